@@ -1,0 +1,1 @@
+"""CINR dashboard (layer 4): Django templates, small plain JS and Plotly charts."""
