@@ -1,0 +1,1 @@
+"""WebSocket consumers that stream run metrics and INR-set fit progress (Django Channels)."""

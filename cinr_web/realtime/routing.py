@@ -1,0 +1,3 @@
+"""WebSocket routes, wrapped by cinr_web/asgi.py in AuthMiddlewareStack(URLRouter(...))."""
+
+websocket_urlpatterns: list = []
