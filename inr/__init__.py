@@ -4,8 +4,11 @@ Layer 1 of CINR: depends on torch, numpy and safetensors only.
 """
 
 from inr.fields import Params, check_params, evaluate, grid, init, nyquist, pixel_spacing, render
+from inr.graph import Graph, GraphLayout, dense_edges, edge_values, graph_layout, node_features, to_graph
 from inr.spec import FieldSpec
 
 __all__ = [
     "FieldSpec", "Params", "check_params", "evaluate", "grid", "init", "nyquist", "pixel_spacing", "render",
+    # graph view (inr-transform)
+    "Graph", "GraphLayout", "dense_edges", "edge_values", "graph_layout", "node_features", "to_graph",
 ]
