@@ -1,0 +1,606 @@
+"""Importers: image folders, zips of image folders, MNIST IDX files and CIFAR-10/100 python batches -> `ImageSet`.
+
+Every problem raises `training.sources.InvalidImages` naming the file (or zip member) and what is wrong with it.
+Sizes are bounded before anything big is read. Images without a split of their own get the fixed stratified split
+of `training.sources.stratified_split`.
+
+CIFAR python batches are pickles, and unpickling runs whatever code the file names. They are read with
+`_SafeUnpickler`, whose `find_class` resolves only the handful of globals that numpy needs to rebuild a plain
+numeric array (`_reconstruct`, `ndarray`, `dtype`, `_frombuffer`, `_codecs.encode` for latin-1 text), and maps each of
+them to a stand-in written here that checks its arguments and never calls into numpy's pickle machinery. Any other
+global (os.system, builtins.eval, ...) is refused before it can be called, so a malicious batch fails with
+`InvalidImages` and runs nothing.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import pickle
+import re
+import stat
+import tarfile
+import zipfile
+import zlib
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import torch
+from PIL import Image
+
+from training.sources import ImageSet, InvalidImages, stratified_split
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+PIL_FORMATS = ["PNG", "JPEG", "BMP", "GIF"]  # the only decoders Pillow may use: no exotic formats from uploads
+IGNORED_NAMES = {"__MACOSX", "Thumbs.db", "desktop.ini"}  # besides every name that starts with a dot
+MAX_FILES = 200_000
+MAX_IMAGE_PIXELS = 4096 * 4096  # per image
+MAX_VALUES = 1 << 28  # N * C * H * W of a whole set: 1 GiB of float32
+MAX_ZIP_BYTES = 1 << 30  # total uncompressed size of a zip's members
+MAX_FILE_BYTES = 1 << 30  # one IDX file (after gunzip) or one CIFAR batch
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+# --------------------------------------------------------------------------------------------------------------------
+# image folders and zips
+
+
+def _decode_image(name: str, data: bytes) -> np.ndarray:
+    """One image file -> float32 [C, H, W] in [0, 1]; C = 1 for grey modes, 3 for everything else (alpha dropped)."""
+    try:
+        with Image.open(io.BytesIO(data), formats=PIL_FORMATS) as img:
+            if img.width * img.height > MAX_IMAGE_PIXELS:
+                raise InvalidImages(f"{name}: {img.width}x{img.height} pixels is over the limit of {MAX_IMAGE_PIXELS}")
+            img.load()
+            if img.mode.startswith("I;16") or img.mode == "I":  # 16-bit grey
+                array = np.asarray(img, dtype=np.float64)
+                if array.min() < 0 or array.max() > 65535:
+                    raise InvalidImages(f"{name}: 32-bit integer pixel values are not supported")
+                return (array / 65535.0).astype(np.float32)[None]
+            if img.mode in ("1", "L", "LA", "La"):
+                return (np.asarray(img.convert("L"), dtype=np.float32) / 255.0)[None]
+            return np.asarray(img.convert("RGB"), dtype=np.float32).transpose(2, 0, 1) / 255.0
+    except InvalidImages:
+        raise
+    except (OSError, ValueError, SyntaxError, EOFError, TypeError, Image.DecompressionBombError) as exc:
+        raise InvalidImages(f"{name}: not a readable image ({type(exc).__name__}: {exc})") from None
+
+
+def _is_ignored(parts: Sequence[str]) -> bool:
+    return any(p.startswith(".") or p in IGNORED_NAMES for p in parts)
+
+
+def _assign_classes(source: str, files: list[tuple[str, tuple[str, ...]]]) -> list[tuple[str, str | None, str]]:
+    """(display name, path parts below the root) -> (display name, split or None, class name).
+
+    Accepted layouts: `<class>/<image>` and `{train,test}/<class>/<image>`, optionally inside one wrapping folder
+    (as when a folder is zipped with its own name).
+    """
+    if not files:
+        raise InvalidImages(f"{source}: contains no images")
+    while all(len(p) >= 3 for _, p in files) and len({p[0] for _, p in files}) == 1:
+        files = [(n, p[1:]) for n, p in files]  # strip the wrapping folder
+    tops = {p[0] for _, p in files}
+    if all(len(p) == 3 for _, p in files) and tops == {"train", "test"}:
+        return [(n, p[0], p[1]) for n, p in files]
+    for n, p in files:
+        if len(p) == 1:
+            raise InvalidImages(f"{source}: {n} is not inside a class folder; expected <class>/<image>")
+        if len(p) != 2:
+            raise InvalidImages(f"{source}: {n} is nested too deep; expected <class>/<image> "
+                                f"or train|test/<class>/<image>")
+    return [(n, None, p[0]) for n, p in files]
+
+
+def _build_image_set(source: str, name: str, files: list[tuple[str, tuple[str, ...]]],
+                     read: Callable[[str], bytes]) -> ImageSet:
+    """Decodes the files of an image folder or zip (in sorted order) into an ImageSet."""
+    for n, p in files:
+        if not p[-1].lower().endswith(IMAGE_EXTENSIONS):
+            raise InvalidImages(f"{source}: {n} is not an image file (expected one of {', '.join(IMAGE_EXTENSIONS)})")
+    entries = sorted(_assign_classes(source, files), key=lambda e: (e[1] or "", e[2], e[0]))
+    class_names = sorted({c for _, _, c in entries})
+    class_id = {c: i for i, c in enumerate(class_names)}
+    arrays: list[np.ndarray] = []
+    first = ""
+    for n, _, _ in entries:
+        array = _decode_image(n, read(n))
+        if arrays and array.shape != arrays[0].shape:
+            (c0, h0, w0), (c1, h1, w1) = arrays[0].shape, array.shape
+            if c0 != c1:
+                kinds = {1: "grey (1 channel)", 3: "colour (3 channels)"}
+                raise InvalidImages(f"{source}: images differ in mode: {first} is {kinds[c0]}, {n} is {kinds[c1]}; "
+                                    "every image of a set must have the same mode")
+            raise InvalidImages(f"{source}: images differ in size: {first} is {w0}x{h0}, {n} is {w1}x{h1} (width x "
+                                "height); every image of a set must have the same size")
+        if not arrays:
+            first = n
+            if array.size * len(entries) > MAX_VALUES:
+                raise InvalidImages(f"{source}: {len(entries)} images of {list(array.shape)} are over the limit of "
+                                    f"{MAX_VALUES} values")
+        arrays.append(array)
+    images = torch.from_numpy(np.stack(arrays))
+    labels = np.array([class_id[c] for _, _, c in entries], dtype=np.int64)
+    if entries[0][1] is None:
+        train, test = stratified_split(labels)
+    else:
+        is_test = np.array([s == "test" for _, s, _ in entries])
+        train, test = np.flatnonzero(~is_test), np.flatnonzero(is_test)
+    return ImageSet(name=name, images=images, labels=torch.from_numpy(labels), class_names=class_names,
+                    train_index=train, test_index=test,
+                    meta={"source": source, "files": [n for n, _, _ in entries]})
+
+
+def read_image_folder(path: str | Path, *, max_files: int = MAX_FILES) -> ImageSet:
+    """`root/<class>/*.png|jpg|jpeg|bmp|gif` (or `root/{train,test}/<class>/*`) -> ImageSet.
+
+    Classes are the sorted folder names; dotfiles, __MACOSX, Thumbs.db and desktop.ini are ignored; any other
+    non-image file is an error. Directory symlinks are not followed.
+    """
+    root = Path(path)
+    if not root.is_dir():
+        raise InvalidImages(f"{root}: not a directory")
+    files: list[tuple[str, tuple[str, ...]]] = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        rel = Path(dirpath).relative_to(root).parts
+        dirnames[:] = sorted(d for d in dirnames if not _is_ignored([d]))
+        for f in sorted(filenames):
+            parts = (*rel, f)
+            if _is_ignored(parts):
+                continue
+            files.append(("/".join(parts), parts))
+            if len(files) > max_files:
+                raise InvalidImages(f"{root}: more than {max_files} files")
+    return _build_image_set(str(root), root.name, files, lambda n: (root / n).read_bytes())
+
+
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def _check_member(source: str, info: zipfile.ZipInfo) -> tuple[str, ...]:
+    """The path parts of a zip member, or InvalidImages for absolute paths, `..`, symlinks and encryption."""
+    name = info.filename
+    if name.startswith(("/", "\\")) or _DRIVE.match(name):
+        raise InvalidImages(f"{source}: member {name!r} has an absolute path")
+    parts = tuple(p for p in re.split(r"[\\/]", name) if p not in ("", "."))
+    if ".." in parts:
+        raise InvalidImages(f"{source}: member {name!r} points outside the archive ('..')")
+    if "\x00" in name:
+        raise InvalidImages(f"{source}: member {name!r} has a NUL byte in its name")
+    if stat.S_ISLNK(info.external_attr >> 16):
+        raise InvalidImages(f"{source}: member {name!r} is a symbolic link")
+    if info.flag_bits & 0x1:
+        raise InvalidImages(f"{source}: member {name!r} is encrypted")
+    return parts
+
+
+def read_zip(path_or_file: str | Path | BinaryIO, *, max_bytes: int = MAX_ZIP_BYTES,
+             max_files: int = MAX_FILES, name: str | None = None) -> ImageSet:
+    """A zip of an image folder -> ImageSet (layouts as `read_image_folder`).
+
+    Refused: absolute member paths, `..`, symlinks, encrypted members, more than `max_files` members or more than
+    `max_bytes` uncompressed in all, non-image files (dotfiles and __MACOSX are ignored), an archive without images.
+    `path_or_file` may be an open binary file (e.g. an upload); `name` then names it in errors and in the set.
+    """
+    if isinstance(path_or_file, (str, Path)):
+        source = str(path_or_file)
+        default_name = Path(path_or_file).stem
+    else:
+        source = name or str(getattr(path_or_file, "name", "upload.zip"))
+        default_name = Path(source).stem
+    try:
+        archive = zipfile.ZipFile(path_or_file)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as exc:
+        raise InvalidImages(f"{source}: not a zip archive ({exc})") from None
+    with archive:
+        members: dict[str, zipfile.ZipInfo] = {}
+        files: list[tuple[str, tuple[str, ...]]] = []
+        total = 0
+        for info in archive.infolist():
+            parts = _check_member(source, info)
+            if info.is_dir() or not parts or _is_ignored(parts):
+                continue
+            files.append((info.filename, parts))
+            members[info.filename] = info
+            total += info.file_size
+            if len(files) > max_files:
+                raise InvalidImages(f"{source}: more than {max_files} files")
+            if total > max_bytes:
+                raise InvalidImages(f"{source}: more than {max_bytes} bytes uncompressed")
+
+        def read(member: str) -> bytes:
+            info = members[member]
+            try:
+                with archive.open(info) as f:
+                    data = f.read(info.file_size + 1)  # zipfile stops at the declared size and checks the CRC
+            except (zipfile.BadZipFile, zlib.error, OSError, EOFError, RuntimeError, NotImplementedError) as exc:
+                raise InvalidImages(f"{source}: member {member!r} cannot be read ({exc})") from None
+            if len(data) > info.file_size:
+                raise InvalidImages(f"{source}: member {member!r} is larger than it declares")
+            return data
+
+        return _build_image_set(source, name or default_name, files, read)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# MNIST IDX
+
+
+def _read_bounded(path: Path, max_bytes: int) -> bytes:
+    """The bytes of a file, gunzipped when it starts with the gzip magic; at most `max_bytes`."""
+    try:
+        with open(path, "rb") as f:
+            gzipped = f.read(2) == b"\x1f\x8b"
+        opener = gzip.open if gzipped else open
+        with opener(path, "rb") as f:
+            data = f.read(max_bytes + 1)
+    except FileNotFoundError:
+        raise InvalidImages(f"{path}: no such file") from None
+    except (OSError, EOFError, zlib.error) as exc:
+        raise InvalidImages(f"{path}: cannot be read ({exc})") from None
+    if len(data) > max_bytes:
+        raise InvalidImages(f"{path}: larger than {max_bytes} bytes")
+    return data
+
+
+def _read_idx_array(path: Path, magic: int, what: str, max_bytes: int) -> np.ndarray:
+    """An unsigned-byte IDX file with the given magic number (0x803 images [N, H, W], 0x801 labels [N])."""
+    data = _read_bounded(path, max_bytes)
+    ndim = magic & 0xFF
+    header = 4 + 4 * ndim
+    if len(data) < 4:
+        raise InvalidImages(f"{path}: too short for an IDX file")
+    found = int.from_bytes(data[:4], "big")
+    if found != magic:
+        raise InvalidImages(f"{path}: bad magic number 0x{found:08x}; an IDX {what} file starts with 0x{magic:08x}")
+    if len(data) < header:
+        raise InvalidImages(f"{path}: truncated IDX header")
+    dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
+    expected = int(np.prod(dims))
+    if len(data) - header != expected:
+        raise InvalidImages(f"{path}: header says {' x '.join(map(str, dims))} = {expected} bytes of {what}, "
+                            f"the file holds {len(data) - header}")
+    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
+
+
+def _idx_pair(images_path: str | Path, labels_path: str | Path, max_bytes: int) -> tuple[np.ndarray, np.ndarray]:
+    images = _read_idx_array(Path(images_path), 0x00000803, "images", max_bytes)
+    labels = _read_idx_array(Path(labels_path), 0x00000801, "labels", max_bytes)
+    if images.shape[0] != labels.shape[0]:
+        raise InvalidImages(f"{images_path}: {images.shape[0]} images but {labels_path} has {labels.shape[0]} labels")
+    if images.shape[0] == 0:
+        raise InvalidImages(f"{images_path}: contains no images")
+    return images, labels
+
+
+def _idx_image_set(name: str, source: str, parts: list[tuple[np.ndarray, np.ndarray]],
+                   is_test: list[bool]) -> ImageSet:
+    if len({p[0].shape[1:] for p in parts}) > 1:
+        raise InvalidImages(f"{source}: the IDX files hold images of different sizes")
+    images = np.concatenate([p[0] for p in parts])  # [N, H, W] uint8
+    raw_labels = np.concatenate([p[1] for p in parts])
+    values = np.unique(raw_labels)
+    labels = np.searchsorted(values, raw_labels).astype(np.int64)
+    test_mask = np.concatenate([np.full(len(p[1]), t) for p, t in zip(parts, is_test, strict=True)])
+    if test_mask.all() or not test_mask.any():
+        train, test = stratified_split(labels)
+    else:
+        train, test = np.flatnonzero(~test_mask), np.flatnonzero(test_mask)
+    return ImageSet(name=name, images=torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1),
+                    labels=torch.from_numpy(labels), class_names=[str(v) for v in values],
+                    train_index=train, test_index=test, meta={"source": source})
+
+
+def read_idx(images_path: str | Path, labels_path: str | Path, *, max_bytes: int = MAX_FILE_BYTES) -> ImageSet:
+    """An MNIST-style IDX pair (raw or gzipped; images magic 0x00000803, labels 0x00000801) -> ImageSet with the
+    fixed stratified split. Class names are the distinct label values as text."""
+    pair = _idx_pair(images_path, labels_path, max_bytes)
+    name = Path(images_path).name.split("-")[0].split(".")[0]
+    return _idx_image_set(name, str(images_path), [pair], [False])
+
+
+def _idx_labels_path(images_path: Path) -> Path:
+    return images_path.with_name(images_path.name.replace("images", "labels").replace("idx3", "idx1"))
+
+
+def _is_idx_test(path: Path) -> bool:
+    return path.name.startswith("t10k") or "test" in path.name
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# CIFAR python batches: pickles, read with a restricted unpickler
+
+
+class _NDArrayType:
+    """Stands in for numpy.ndarray: only an argument of `_reconstruct`, never callable."""
+
+    def __call__(self, *args, **kwargs):
+        raise pickle.UnpicklingError("numpy.ndarray may not be called")
+
+
+_NDARRAY = _NDArrayType()
+_NUMERIC_DTYPES = {"u1", "i1", "u2", "i2", "u4", "i4", "u8", "i8", "f4", "f8", "b1"}
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bytes):
+        return value.decode("latin-1")
+    if isinstance(value, str):
+        return value
+    raise pickle.UnpicklingError(f"expected text, got {type(value).__name__}")
+
+
+class _DType:
+    """Stands in for numpy.dtype: a plain numeric type code, with the byte order set by __setstate__."""
+
+    def __init__(self, code: object, align: object = False, copy: object = True) -> None:
+        code = _text(code)
+        if code not in _NUMERIC_DTYPES:
+            raise pickle.UnpicklingError(f"dtype {code!r} is not a plain numeric type")
+        self.code, self.order = code, "|" if code in ("u1", "i1", "b1") else "<"
+
+    def __setstate__(self, state: object) -> None:
+        if not isinstance(state, tuple) or len(state) < 2:
+            raise pickle.UnpicklingError("malformed dtype state")
+        order = _text(state[1])
+        if order not in ("<", ">", "|", "="):
+            raise pickle.UnpicklingError(f"dtype byte order {order!r}")
+        if any(s is not None for s in state[2:5]):
+            raise pickle.UnpicklingError("structured dtypes are not allowed")
+        self.order = "<" if order == "=" else order
+
+    def numpy(self) -> np.dtype:
+        return np.dtype(self.order + self.code)
+
+
+class _ArrayState:
+    """Stands in for the empty array that `numpy.core.multiarray._reconstruct` makes; BUILD fills it from bytes."""
+
+    array: np.ndarray | None = None
+
+    def __setstate__(self, state: object) -> None:
+        if not isinstance(state, tuple) or len(state) != 5:
+            raise pickle.UnpicklingError("malformed array state")
+        _, shape, dtype, fortran, raw = state
+        self.array = _array_from_bytes(raw, dtype, shape, "F" if fortran else "C")
+
+
+def _array_from_bytes(raw: object, dtype: object, shape: object, order: str) -> np.ndarray:
+    if not isinstance(dtype, _DType):
+        raise pickle.UnpicklingError("array without a numeric dtype")
+    if isinstance(raw, str):
+        raw = raw.encode("latin-1")
+    if isinstance(raw, pickle.PickleBuffer):
+        raw = bytes(raw.raw())
+    if not isinstance(raw, (bytes, bytearray)):
+        raise pickle.UnpicklingError("array data is not bytes (object arrays are not allowed)")
+    if not isinstance(shape, tuple) or not all(isinstance(s, int) and s >= 0 for s in shape):
+        raise pickle.UnpicklingError("malformed array shape")
+    dt = dtype.numpy()
+    if int(np.prod(shape)) * dt.itemsize != len(raw):
+        raise pickle.UnpicklingError(f"array of shape {shape} does not match its {len(raw)} bytes of data")
+    return np.frombuffer(bytes(raw), dtype=dt).reshape(shape, order=order)
+
+
+def _reconstruct(subtype: object, shape: object, code: object) -> _ArrayState:
+    if subtype is not _NDARRAY:
+        raise pickle.UnpicklingError("_reconstruct of something other than numpy.ndarray")
+    return _ArrayState()
+
+
+def _frombuffer(buffer: object, dtype: object, shape: object, order: object) -> np.ndarray:
+    return _array_from_bytes(buffer, dtype, shape, "F" if _text(order) == "F" else "C")
+
+
+def _codecs_encode(text: object, encoding: object = "utf-8") -> bytes:
+    # Python 3 writes bytes into protocol-2 pickles as _codecs.encode(str, "latin1").
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError("_codecs.encode is allowed only for latin-1 text")
+    return text.encode("latin-1")
+
+
+_ALLOWED_GLOBALS: dict[tuple[str, str], object] = {
+    ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
+    ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
+    ("numpy", "ndarray"): _NDARRAY,
+    ("numpy", "dtype"): _DType,
+    ("numpy.core.numeric", "_frombuffer"): _frombuffer,
+    ("numpy._core.numeric", "_frombuffer"): _frombuffer,
+    ("_codecs", "encode"): _codecs_encode,
+}
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> object:
+        try:
+            return _ALLOWED_GLOBALS[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(f"refused to load the global {module}.{name}") from None
+
+    def persistent_load(self, pid: object) -> object:
+        raise pickle.UnpicklingError("persistent ids are not allowed")
+
+
+def _unpickle(source: str, data: bytes) -> dict:
+    """A CIFAR pickle -> dict with str keys; arrays come back as numpy arrays."""
+    try:
+        obj = _SafeUnpickler(io.BytesIO(data), encoding="bytes").load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
+            MemoryError, RecursionError, UnicodeDecodeError, OverflowError) as exc:
+        raise InvalidImages(f"{source}: not a valid CIFAR python batch ({type(exc).__name__}: {exc})") from None
+    if not isinstance(obj, dict):
+        raise InvalidImages(f"{source}: a CIFAR batch is a dict, got {type(obj).__name__}")
+    out = {}
+    for key, value in obj.items():
+        if isinstance(value, _ArrayState):
+            value = value.array
+        try:
+            out[_text(key)] = value
+        except pickle.UnpicklingError:
+            raise InvalidImages(f"{source}: dict key of type {type(key).__name__}") from None
+    return out
+
+
+def _cifar_batch(source: str, data: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """(images uint8 [n, 3, 32, 32], labels int64 [n]) of one batch."""
+    batch = _unpickle(source, data)
+    pixels = batch.get("data")
+    labels = batch.get("labels", batch.get("fine_labels"))
+    if not isinstance(pixels, np.ndarray) or pixels.dtype != np.uint8 or pixels.ndim != 2 or pixels.shape[1] != 3072:
+        raise InvalidImages(f"{source}: 'data' must be a uint8 array [n, 3072] (32x32 RGB)")
+    if isinstance(labels, np.ndarray):
+        labels = labels.tolist()
+    if not isinstance(labels, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in labels):
+        raise InvalidImages(f"{source}: 'labels' must be a list of integers")
+    if len(labels) != pixels.shape[0]:
+        raise InvalidImages(f"{source}: {pixels.shape[0]} images but {len(labels)} labels")
+    labels_array = np.asarray(labels, dtype=np.int64)
+    if labels_array.size and (labels_array.min() < 0 or labels_array.max() > 99):
+        raise InvalidImages(f"{source}: labels must lie in 0..99")
+    return pixels.reshape(-1, 3, 32, 32), labels_array
+
+
+def _cifar_class_names(source: str, meta: bytes | None, num_labels: int) -> list[str]:
+    if meta is None:
+        if num_labels <= 10:
+            return list(CIFAR10_CLASSES)
+        return [str(i) for i in range(num_labels)]
+    d = _unpickle(source, meta)
+    names = d.get("label_names", d.get("fine_label_names"))
+    if not isinstance(names, list) or not names:
+        raise InvalidImages(f"{source}: no label_names list in the meta file")
+    try:
+        names = [_text(n) for n in names]
+    except pickle.UnpicklingError:
+        raise InvalidImages(f"{source}: label_names must be text") from None
+    if len(names) < num_labels:
+        raise InvalidImages(f"{source}: {len(names)} label names for labels up to {num_labels - 1}")
+    return names
+
+
+_CIFAR_TEST = ("test_batch", "test")
+_CIFAR_META = ("batches.meta", "meta")
+
+
+def _is_cifar_name(name: str) -> bool:
+    return bool(re.fullmatch(r"data_batch_\d+|test_batch|train|test", name))
+
+
+def _cifar_image_set(name: str, source: str, batches: Iterable[tuple[str, bytes]], meta: bytes | None,
+                     meta_source: str) -> ImageSet:
+    parts, is_test = [], []
+    for batch_source, data in batches:
+        parts.append(_cifar_batch(batch_source, data))
+        is_test.append(Path(batch_source).name in _CIFAR_TEST)
+    if not parts:
+        raise InvalidImages(f"{source}: no CIFAR batches (data_batch_*, test_batch)")
+    images = np.concatenate([p[0] for p in parts])
+    labels = np.concatenate([p[1] for p in parts])
+    if images.shape[0] == 0:
+        raise InvalidImages(f"{source}: contains no images")
+    if images.size > MAX_VALUES:
+        raise InvalidImages(f"{source}: over the limit of {MAX_VALUES} values")
+    class_names = _cifar_class_names(meta_source, meta, int(labels.max()) + 1)
+    test_mask = np.concatenate([np.full(len(p[1]), t) for p, t in zip(parts, is_test, strict=True)])
+    if test_mask.all() or not test_mask.any():
+        train, test = stratified_split(labels)
+    else:
+        train, test = np.flatnonzero(~test_mask), np.flatnonzero(test_mask)
+    return ImageSet(name=name, images=torch.from_numpy(images.astype(np.float32) / 255.0),
+                    labels=torch.from_numpy(labels), class_names=class_names, train_index=train, test_index=test,
+                    meta={"source": source})
+
+
+def read_cifar_batches(paths: Sequence[str | Path] | str | Path, *, max_bytes: int = MAX_FILE_BYTES) -> ImageSet:
+    """CIFAR-10 (or CIFAR-100) python batch files -> ImageSet, without running any code from them.
+
+    Class names come from `batches.meta` (CIFAR-100: `meta`) beside the first batch, else the CIFAR-10 names.
+    Batches named test_batch / test form the test split; without one the fixed stratified split is used.
+    """
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    paths = [Path(p) for p in paths]
+    if not paths:
+        raise InvalidImages("no CIFAR batch files given")
+    batches = [(str(p), _read_plain(p, max_bytes)) for p in paths]
+    meta_path = next((paths[0].with_name(m) for m in _CIFAR_META if paths[0].with_name(m).is_file()), None)
+    meta = _read_plain(meta_path, max_bytes) if meta_path else None
+    return _cifar_image_set(paths[0].parent.name or "cifar", str(paths[0].parent), batches, meta, str(meta_path))
+
+
+def read_cifar_tar(path: str | Path, *, max_bytes: int = MAX_FILE_BYTES) -> ImageSet:
+    """The CIFAR-10/100 python tarball (e.g. cifar-10-python.tar.gz) -> ImageSet, read in memory, never extracted."""
+    source = str(path)
+    try:
+        archive = tarfile.open(path, "r:*")
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+        raise InvalidImages(f"{source}: not a tar archive ({exc})") from None
+    batches, meta = [], None
+    with archive:
+        try:
+            for member in archive.getmembers():
+                base = member.name.rsplit("/", 1)[-1]
+                if not member.isfile() or not (_is_cifar_name(base) or base in _CIFAR_META):
+                    continue
+                if member.size > max_bytes:
+                    raise InvalidImages(f"{source}: member {member.name!r} is larger than {max_bytes} bytes")
+                f = archive.extractfile(member)
+                data = f.read() if f else b""
+                if base in _CIFAR_META:
+                    meta = data
+                else:
+                    batches.append((f"{source}:{member.name}", data))
+        except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+            raise InvalidImages(f"{source}: corrupt tar archive ({exc})") from None
+    batches.sort(key=lambda b: b[0])
+    return _cifar_image_set(Path(source).name.split(".")[0], source, batches, meta, f"{source}:meta")
+
+
+def _read_plain(path: Path, max_bytes: int) -> bytes:
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise InvalidImages(f"{path}: larger than {max_bytes} bytes")
+        return path.read_bytes()
+    except OSError as exc:
+        raise InvalidImages(f"{path}: cannot be read ({exc})") from None
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# dispatch for training.sources.load_images
+
+
+def read_directory(root: Path) -> ImageSet:
+    """A directory of IDX files, of CIFAR batches, or an image folder."""
+    names = sorted(p.name for p in root.iterdir() if p.is_file())
+    idx_images = [root / n for n in names if "idx3" in n and "images" in n]
+    if idx_images:
+        pairs, is_test = [], []
+        for images_path in idx_images:
+            pairs.append(_idx_pair(images_path, _idx_labels_path(images_path), MAX_FILE_BYTES))
+            is_test.append(_is_idx_test(images_path))
+        return _idx_image_set(root.name, str(root), pairs, is_test)
+    cifar = [root / n for n in names if _is_cifar_name(n)]
+    if cifar and any(n.startswith(("data_batch_", "test_batch")) or n in _CIFAR_META for n in names):
+        return read_cifar_batches(cifar)
+    return read_image_folder(root)
+
+
+def read_file(path: Path) -> ImageSet:
+    """A zip of an image folder, a CIFAR tarball, an IDX images file (labels beside it) or a CIFAR batch."""
+    if zipfile.is_zipfile(path):
+        return read_zip(path)
+    if "idx3" in path.name:
+        return read_idx(path, _idx_labels_path(path))
+    if _is_cifar_name(path.name):
+        return read_cifar_batches([path])
+    try:
+        is_tar = tarfile.is_tarfile(path)
+    except OSError:
+        is_tar = False
+    if is_tar:
+        return read_cifar_tar(path)
+    raise InvalidImages(f"{path}: not a recognised image source (expected a zip of an image folder, MNIST IDX files, "
+                        "CIFAR python batches or their tarball, or a directory)")
