@@ -3,12 +3,29 @@
 Layer 1 of CINR: depends on torch, numpy and safetensors only.
 """
 
+from inr.augment import (
+    AugmentDraw,
+    AugmentPolicy,
+    add_noise,
+    apply_augmentation,
+    dropout,
+    random_augment,
+    rotate,
+    sample_augmentation,
+    scale,
+    translate,
+)
 from inr.fields import Params, check_params, evaluate, grid, init, nyquist, pixel_spacing, render
 from inr.graph import Graph, GraphLayout, dense_edges, edge_values, graph_layout, node_features, to_graph
 from inr.spec import FieldSpec
+from inr.symmetry import apply_permutations, node_permutation, permute, random_permutations
 
 __all__ = [
     "FieldSpec", "Params", "check_params", "evaluate", "grid", "init", "nyquist", "pixel_spacing", "render",
     # graph view (inr-transform)
     "Graph", "GraphLayout", "dense_edges", "edge_values", "graph_layout", "node_features", "to_graph",
+    # augmentations and symmetries (inr-transform)
+    "AugmentDraw", "AugmentPolicy", "add_noise", "apply_augmentation", "dropout", "random_augment", "rotate",
+    "sample_augmentation", "scale", "translate",
+    "apply_permutations", "node_permutation", "permute", "random_permutations",
 ]
