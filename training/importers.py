@@ -48,7 +48,8 @@ CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog
 
 
 def _decode_image(name: str, data: bytes) -> np.ndarray:
-    """One image file -> float32 [C, H, W] in [0, 1]; C = 1 for grey modes, 3 for everything else (alpha dropped)."""
+    """One image file -> float32 [C, H, W] in [0, 1]; C = 1 for grey modes (and palettes of greys), 3 for everything
+    else (alpha dropped)."""
     try:
         with Image.open(io.BytesIO(data), formats=PIL_FORMATS) as img:
             if img.width * img.height > MAX_IMAGE_PIXELS:
@@ -59,13 +60,22 @@ def _decode_image(name: str, data: bytes) -> np.ndarray:
                 if array.min() < 0 or array.max() > 65535:
                     raise InvalidImages(f"{name}: 32-bit integer pixel values are not supported")
                 return (array / 65535.0).astype(np.float32)[None]
-            if img.mode in ("1", "L", "LA", "La"):
+            if img.mode in ("1", "L", "LA", "La") or (img.mode == "P" and _grey_palette(img)):
                 return (np.asarray(img.convert("L"), dtype=np.float32) / 255.0)[None]
             return np.asarray(img.convert("RGB"), dtype=np.float32).transpose(2, 0, 1) / 255.0
     except InvalidImages:
         raise
     except (OSError, ValueError, SyntaxError, EOFError, TypeError, Image.DecompressionBombError) as exc:
         raise InvalidImages(f"{name}: not a readable image ({type(exc).__name__}: {exc})") from None
+
+
+def _grey_palette(img: Image.Image) -> bool:
+    """A palette image whose colours are all grey (how Pillow writes a grey GIF) counts as grey."""
+    palette = np.asarray(img.getpalette() or [], dtype=np.int64)
+    if palette.size % 3:
+        return False
+    rgb = palette.reshape(-1, 3)
+    return bool(np.all(rgb == rgb[:, :1]))
 
 
 def _is_ignored(parts: Sequence[str]) -> bool:
@@ -576,6 +586,7 @@ def read_directory(root: Path) -> ImageSet:
     """A directory of IDX files, of CIFAR batches, or an image folder."""
     names = sorted(p.name for p in root.iterdir() if p.is_file())
     idx_images = [root / n for n in names if "idx3" in n and "images" in n]
+    idx_images.sort(key=lambda p: (_is_idx_test(p), p.name))  # train files first
     if idx_images:
         pairs, is_test = [], []
         for images_path in idx_images:
