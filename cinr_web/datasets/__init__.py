@@ -1,0 +1,1 @@
+"""CINR app: datasets."""
