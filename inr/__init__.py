@@ -17,6 +17,7 @@ from inr.augment import (
 )
 from inr.fields import Params, check_params, evaluate, grid, init, nyquist, pixel_spacing, render
 from inr.graph import Graph, GraphLayout, dense_edges, edge_values, graph_layout, node_features, to_graph
+from inr.io import InvalidWeights, load, params_from_arrays, save
 from inr.spec import FieldSpec
 from inr.symmetry import apply_permutations, node_permutation, permute, random_permutations
 
@@ -28,4 +29,6 @@ __all__ = [
     "AugmentDraw", "AugmentPolicy", "add_noise", "apply_augmentation", "dropout", "random_augment", "rotate",
     "sample_augmentation", "scale", "translate",
     "apply_permutations", "node_permutation", "permute", "random_permutations",
+    # weight files (inr-transform)
+    "InvalidWeights", "load", "params_from_arrays", "save",
 ]
