@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
@@ -64,20 +64,6 @@ def read_weight_file(name: str, data: bytes, max_bytes: int = MAX_FILE_BYTES) ->
     return WeightBatch(spec, params, sources)
 
 
-def _tensor_from_json(value: object, shape: Sequence[int], where: str) -> torch.Tensor:
-    """A nested list of numbers with shape `shape` (one INR) or `[B, *shape]` (a batch) -> [B, *shape] float32."""
-    try:
-        t = torch.tensor(value, dtype=torch.float32)
-    except (TypeError, ValueError, RuntimeError, OverflowError):
-        raise BadWeights(f"{where}: expected a nested array of numbers of shape {list(shape)}") from None
-    if tuple(t.shape) == tuple(shape):
-        return t.unsqueeze(0)
-    if t.dim() == len(shape) + 1 and tuple(t.shape[1:]) == tuple(shape):
-        return t
-    raise BadWeights(f"{where}: expected shape {list(shape)} (one INR) or [B, {', '.join(map(str, shape))}], "
-                     f"got {list(t.shape)}")
-
-
 def spec_from_json(value: object, where: str = "spec") -> inr.FieldSpec:
     if not isinstance(value, dict):
         raise BadWeights(f"{where}: expected an object such as {{\"arch\": \"siren\", \"hidden\": 32, ...}}")
@@ -97,14 +83,10 @@ def read_weight_json(items: Iterable[dict], default_spec: inr.FieldSpec) -> Weig
         if not isinstance(item, dict) or not isinstance(item.get("params"), dict):
             raise BadWeights(f"{where}: expected an object with a \"params\" object (name -> array)")
         spec = spec_from_json(item["spec"], f"{where}.spec") if item.get("spec") is not None else default_spec
-        shapes = spec.param_shapes()
-        given = item["params"]
-        if set(given) != set(shapes):
-            missing, extra = sorted(set(shapes) - set(given)), sorted(set(given) - set(shapes))
-            raise BadWeights(f"{where}: parameter names do not match the {spec.arch} architecture: "
-                             f"missing {missing}, unexpected {extra}")
-        params = {name: _tensor_from_json(given[name], shape, f"{where}.params.{name}") for name, shape in
-                  shapes.items()}
+        try:
+            params = inr.params_from_arrays(spec, item["params"], max_inrs=MAX_INRS_PER_REQUEST)
+        except inr.InvalidWeights as err:
+            raise BadWeights(f"{where}: {err}") from None
         batch = check_finite_and_shapes(spec, params, where)
         specs.append(spec)
         parts.append(params)
