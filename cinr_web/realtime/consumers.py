@@ -42,16 +42,14 @@ def inrset_history(inrset_id: int) -> dict | None:
     inrset = INRSet.objects.filter(pk=inrset_id).first()
     if inrset is None:
         return None
-    fit_runs = list(Run.objects.filter(inrset=inrset, kind="fit").order_by("id").values_list("id", flat=True))
-    return {"kind": "history", "inrset": inrset.pk, "status": inrset.status, "progress": _inrset_progress(inrset),
-            "psnr_mean": inrset.psnr_mean, "fit_runs": fit_runs, "points": _points(fit_runs)}
-
-
-def _inrset_progress(inrset: INRSet) -> float:
-    run = Run.objects.filter(inrset=inrset, kind="fit", parent__isnull=True).order_by("-id").first()
-    if run is None:
-        run = Run.objects.filter(inrset=inrset, kind="fit").order_by("-id").first()
-    return float(run.progress) if run is not None else (1.0 if inrset.status == "succeeded" else 0.0)
+    fit = inrset.fit_run  # the latest fit run (a re-run creates a new one)
+    if fit is not None:
+        progress = float(fit.progress)
+    else:
+        progress = 1.0 if inrset.status == "succeeded" else 0.0
+    return {"kind": "history", "inrset": inrset.pk, "status": inrset.status, "progress": progress,
+            "psnr_mean": inrset.psnr_mean, "fit_run": fit.pk if fit else None,
+            "points": _points([fit.pk]) if fit else []}
 
 
 class _LiveConsumer(AsyncJsonWebsocketConsumer):

@@ -1,0 +1,90 @@
+"""WebSocket streams ws/runs/<id>/ and ws/inrsets/<id>/ through the real ASGI app and the real Redis channel layer.
+
+The live events come from a real Celery worker (the session's `celery_worker` fixture) fitting a tiny INR set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+
+from cinr_web.asgi import application
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ORIGIN = (b"origin", b"http://localhost")
+
+
+def session_headers(user) -> list[tuple[bytes, bytes]]:
+    client = Client()
+    client.force_login(user)
+    return [ORIGIN, (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())]
+
+
+async def connect(path: str, headers) -> tuple[WebsocketCommunicator, bool, object]:
+    communicator = WebsocketCommunicator(application, path, headers=headers)
+    connected, code = await communicator.connect(timeout=10)
+    return communicator, connected, code
+
+
+async def receive_until(communicator: WebsocketCommunicator, done, timeout: float) -> list[dict]:
+    """Receives JSON messages until `done(message)` is true; fails after `timeout` seconds in all."""
+    messages = []
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        remaining = deadline - loop.time()
+        assert remaining > 0, f"no final message within {timeout} s; got {messages[-5:]}"
+        message = await communicator.receive_json_from(timeout=remaining)
+        messages.append(message)
+        if done(message):
+            return messages
+
+
+def test_it_refuses_anonymous_and_unknown_ids(normal_user):
+    from cinr_web.runs.models import Run
+
+    run = Run.objects.create(kind="simclr")
+
+    async def scenario():
+        anonymous, connected, _ = await connect(f"/ws/runs/{run.pk}/", [ORIGIN])
+        assert not connected
+        await anonymous.disconnect()
+        unknown, connected, code = await connect(f"/ws/runs/{run.pk + 1000}/", session_headers_value)
+        assert not connected and code == 4404
+        await unknown.disconnect()
+
+    session_headers_value = session_headers(normal_user)
+    async_to_sync(scenario)()
+
+
+def test_it_sends_history_then_relays_published_events(normal_user):
+    """Points already stored come as the history; an event published afterwards arrives live, as-is."""
+    from django.utils import timezone
+
+    from cinr_web import live
+    from cinr_web.runs.models import MetricPoint, Run
+
+    run = Run.objects.create(kind="simclr", status="running", progress=0.25)
+    MetricPoint.objects.create(run=run, step=1, name="loss", value=2.5, time=timezone.now())
+    headers = session_headers(normal_user)
+
+    async def scenario():
+        communicator, connected, _ = await connect(f"/ws/runs/{run.pk}/", headers)
+        assert connected
+        history = await communicator.receive_json_from(timeout=10)
+        assert history["kind"] == "history" and history["status"] == "running" and history["progress"] == 0.25
+        assert [(p["step"], p["name"], p["value"]) for p in history["points"]] == [(1, "loss", 2.5)]
+        # live.publish runs on its own loop and thread, like a Celery task's callback
+        event = live.metric_event(run.pk, 2, "loss", 2.25)
+        assert await asyncio.to_thread(live.publish, [live.run_group(run.pk)], [event])
+        assert await communicator.receive_json_from(timeout=10) == event
+        await communicator.send_json_to({"hello": 1})
+        assert (await communicator.receive_json_from(timeout=10))["kind"] == "error"
+        await communicator.disconnect()
+
+    async_to_sync(scenario)()
