@@ -77,6 +77,17 @@ class ImageSet:
     def num_classes(self) -> int:
         return len(self.class_names)
 
+    def subset(self, index: np.ndarray | torch.Tensor | list[int], name: str | None = None) -> ImageSet:
+        """The images at `index` (in that order), keeping each one's label and side of the split."""
+        index = torch.as_tensor(np.asarray(index), dtype=torch.int64).reshape(-1)
+        train_mask = self.is_train()[index]
+        test_mask = torch.zeros(self.num_images, dtype=torch.bool)
+        test_mask[self.test_index] = True
+        test_mask = test_mask[index]
+        return ImageSet(name=name or self.name, images=self.images[index], labels=self.labels[index],
+                        class_names=list(self.class_names), train_index=torch.nonzero(train_mask).reshape(-1),
+                        test_index=torch.nonzero(test_mask).reshape(-1), meta=dict(self.meta))
+
     def is_train(self) -> torch.Tensor:
         """bool [N]: True for the images of the train split."""
         mask = torch.zeros(self.num_images, dtype=torch.bool)
