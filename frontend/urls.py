@@ -1,5 +1,30 @@
-"""Dashboard pages. Mounted at the site root by cinr_web/urls.py."""
+"""Dashboard pages. Mounted at the site root by cinr_web/urls.py; names live in the "frontend" namespace."""
+
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from frontend.views import assets, explorer, pages, runs
 
 app_name = "frontend"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", pages.overview, name="overview"),
+    path("accounts/login/", auth_views.LoginView.as_view(template_name="registration/login.html",
+                                                         next_page="frontend:overview"), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(next_page="frontend:login"), name="logout"),
+    path("assets/<str:name>", assets.asset, name="asset"),
+    path("datasets/new/", pages.dataset_new, name="dataset_new"),
+    path("datasets/<int:pk>/", pages.dataset_detail, name="dataset"),
+    path("datasets/<int:pk>/fit/", pages.dataset_fit, name="dataset_fit"),
+    path("inrsets/<int:pk>/", pages.inrset_detail, name="inrset"),
+    path("inrsets/<int:pk>/train/", pages.inrset_train, name="inrset_train"),
+    path("runs/compare/", runs.compare, name="compare"),
+    path("runs/<int:pk>/", runs.run_detail, name="run"),
+    path("runs/<int:pk>/cancel/", runs.run_cancel, name="run_cancel"),
+    path("runs/<int:pk>/follow-up/", runs.run_follow_up, name="run_follow_up"),
+    path("runs/<int:pk>/explorer/", explorer.explorer, name="explorer"),
+    path("runs/<int:pk>/explorer/points.json", explorer.points, name="explorer_points"),
+    path("runs/<int:pk>/try/", explorer.try_it, name="try_it"),
+    path("api-help/", pages.api_help, name="api_help"),
+    path("api-help/token/", pages.api_token_reset, name="api_token_reset"),
+]

@@ -1,0 +1,54 @@
+"""Forms of the dashboard: starting a fit, a training run, and a dataset upload's name."""
+
+from __future__ import annotations
+
+from django import forms
+
+import inr
+
+
+class FitForm(forms.Form):
+    """Fit every image of a dataset with one INR architecture (staff)."""
+
+    arch = forms.ChoiceField(choices=[("siren", "SIREN"), ("mfn", "MFN (multiplicative filter network)")],
+                             initial="siren", label="Architecture")
+    hidden = forms.IntegerField(min_value=2, max_value=256, initial=32, label="Hidden width")
+    depth = forms.IntegerField(min_value=1, max_value=8, initial=3, label="Layers / filters",
+                               help_text="SIREN: linear layers (incl. output); MFN: filters.")
+    seeds_per_image = forms.IntegerField(min_value=1, max_value=16, initial=2, label="Seeds per image",
+                                         help_text="SimCLR pairs two different seeds of one image: use 2 or more.")
+    steps = forms.IntegerField(min_value=1, max_value=20000, required=False, label="Steps",
+                               help_text="Empty = the architecture's default.")
+    lr = forms.FloatField(min_value=1e-6, max_value=1.0, required=False, label="Learning rate",
+                          help_text="Empty = the architecture's default.")
+    anti_alias = forms.BooleanField(required=False, initial=True, label="Anti-alias (MFN: band limit at Nyquist)")
+    shared_init = forms.BooleanField(required=False, initial=True, label="Same initialisation for every image")
+
+    def spec(self, channels: int) -> inr.FieldSpec:
+        d = self.cleaned_data
+        if d["arch"] == "siren":
+            return inr.FieldSpec.siren(out_dim=channels, hidden=d["hidden"], layers=d["depth"])
+        return inr.FieldSpec.mfn(out_dim=channels, hidden=d["hidden"], filters=d["depth"])
+
+    def fit_config(self) -> dict:
+        d = self.cleaned_data
+        return {"steps": d["steps"], "lr": d["lr"], "anti_alias": bool(d["anti_alias"]),
+                "shared_init": bool(d["shared_init"])}
+
+
+class TrainForm(forms.Form):
+    """Start an encoder run on an INR set (staff). Only the common knobs; the rest keep their defaults."""
+
+    kind = forms.ChoiceField(choices=[("simclr", "SimCLR pretraining"), ("supervised", "Supervised training")],
+                             initial="simclr", label="Kind")
+    steps = forms.IntegerField(min_value=1, max_value=1_000_000, initial=200, label="Steps")
+    batch_size = forms.IntegerField(min_value=2, max_value=4096, initial=64, label="Batch size")
+    lr = forms.FloatField(min_value=1e-7, max_value=1.0, required=False, label="Learning rate",
+                          help_text="Empty = the default.")
+
+    def config(self) -> dict:
+        d = self.cleaned_data
+        config = {"steps": d["steps"], "batch_size": d["batch_size"]}
+        if d["lr"] is not None:
+            config["lr"] = d["lr"]
+        return config

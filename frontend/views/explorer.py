@@ -1,0 +1,166 @@
+"""Embedding explorer: t-SNE of encoder features beside t-SNE of raw weights, and "Try it" (fit one image, embed it).
+
+The maps come from the encoder run's embedding run (its artifact); "Try it" fits an uploaded image with the encoder's
+INR spec and fit settings (or reads an uploaded INR weight file), then asks web-api's inference for the embedding,
+class probabilities and map position.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+import torch
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_GET, require_POST
+from PIL import Image as PILImage
+from PIL import UnidentifiedImageError
+
+import inr
+from cinr_web.api.rendering import RenderOptions, png_bytes, render_image
+from cinr_web.runs.models import Run
+from frontend.views.common import api_render_base, member
+from frontend.views.maps import load_maps
+
+ENCODER_KINDS = (Run.Kind.SIMCLR, Run.Kind.SUPERVISED)
+MAX_TRY_BYTES = 20 * 1024 * 1024
+MAX_TRY_PIXELS = 4096 * 4096
+TRY_VIEWS = 4  # augmented views shown beside a "Try it" reconstruction
+
+
+def encoder_of(run: Run) -> Run:
+    """The encoder run behind a page: the run itself, or the parent of an embedding/probe run."""
+    if run.kind in ENCODER_KINDS:
+        return run
+    if run.parent is not None and run.parent.kind in ENCODER_KINDS:
+        return run.parent
+    raise Http404(f"Run {run.pk} is a {run.kind} run without an encoder.")
+
+
+def embedding_run_of(encoder: Run) -> Run | None:
+    return (encoder.children.filter(kind=Run.Kind.EMBEDDING, status="succeeded").order_by("-id").first())
+
+
+@member
+def explorer(request: HttpRequest, pk: int) -> HttpResponse:
+    encoder = encoder_of(get_object_or_404(Run.objects.select_related("parent", "inrset", "inrset__dataset"), pk=pk))
+    embedding = embedding_run_of(encoder)
+    pending = encoder.children.filter(kind=Run.Kind.EMBEDDING).exclude(status="succeeded").order_by("-id").first()
+    inrset = encoder.inrset
+    return render(request, "frontend/explorer.html", {
+        "encoder": encoder, "embedding": embedding, "pending": pending, "inrset": inrset,
+        "config": {"points_url": request.path + "points.json", "try_url": f"/runs/{encoder.pk}/try/",
+                   "render_base": api_render_base(inrset.pk) if inrset else "",
+                   "inrset_url": f"/inrsets/{inrset.pk}/" if inrset else "",
+                   "height": inrset.dataset.height if inrset else 0,
+                   "ready": embedding is not None},
+    })
+
+
+@member
+@require_GET
+def points(request: HttpRequest, pk: int) -> JsonResponse:
+    encoder = encoder_of(get_object_or_404(Run.objects.select_related("parent", "inrset", "inrset__dataset"), pk=pk))
+    embedding = embedding_run_of(encoder)
+    if embedding is None:
+        return JsonResponse({"error": f"run {encoder.pk} has no succeeded embedding run yet"}, status=404)
+    return JsonResponse(load_maps(embedding))
+
+
+def _data_uri(array: np.ndarray) -> str:
+    return "data:image/png;base64," + base64.b64encode(png_bytes(array)).decode("ascii")
+
+
+class TryError(ValueError):
+    """A "Try it" upload that cannot be used; the message says why (HTTP 400)."""
+
+
+def _read_image(data: bytes, name: str, channels: int, height: int, width: int) -> torch.Tensor:
+    """An uploaded picture as [1, C, H, W] in [0, 1], converted to the dataset's channels and resized to its grid."""
+    try:
+        picture = PILImage.open(io.BytesIO(data))
+        if picture.width * picture.height > MAX_TRY_PIXELS:
+            raise TryError(f"{name}: {picture.width}×{picture.height} pixels is over the limit of {MAX_TRY_PIXELS}")
+        picture.load()
+    except (UnidentifiedImageError, OSError, PILImage.DecompressionBombError) as error:
+        raise TryError(f"{name}: not a readable image ({error})") from None
+    picture = picture.convert("L" if channels == 1 else "RGB")
+    if picture.size != (width, height):
+        picture = picture.resize((width, height), PILImage.Resampling.LANCZOS)
+    array = np.asarray(picture, dtype=np.float32) / 255.0
+    tensor = torch.from_numpy(array.copy())
+    tensor = tensor[None, None] if channels == 1 else tensor.permute(2, 0, 1)[None]  # [1, C, H, W]
+    return tensor
+
+
+def fit_one(encoder: Run, image: torch.Tensor) -> tuple[inr.Params, float]:
+    """Fits one image with the INR set's spec and fit settings (seed 0, as the set's first seed): (params, PSNR)."""
+    from inr.fit import fit
+
+    inrset = encoder.inrset
+    cfg = inrset.fit_config or {}
+    result = fit(inrset.field_spec, image, seeds=1, steps=cfg.get("steps"), lr=cfg.get("lr"),
+                 anti_alias=bool(cfg.get("anti_alias", False)), shared_init=bool(cfg.get("shared_init", True)),
+                 device="cpu")
+    return result.params, float(result.psnr[0])
+
+
+def _views(spec: inr.FieldSpec, params: inr.Params, height: int, width: int) -> dict:
+    """Reconstruction at the grid size and 4x, and a few random SimCLR augmentations, as PNG data URIs."""
+    big = RenderOptions(size=4 * height)
+    views = {"reconstruction": _data_uri(render_image(spec, params, height, width, RenderOptions())),
+             "reconstruction_4x": _data_uri(render_image(spec, params, height, width, big)),
+             "augmented": [_data_uri(render_image(spec, params, height, width,
+                                                  RenderOptions(size=4 * height, augment=True, seed=k)))
+                           for k in range(TRY_VIEWS)]}
+    return views
+
+
+@member
+@require_POST
+def try_it(request: HttpRequest, pk: int) -> JsonResponse:
+    """POST multipart "file": one image (fitted here) or one INR weight file -> embedding, class, map position."""
+    from cinr_web.api.inference import embed_inrs
+
+    encoder = encoder_of(get_object_or_404(Run.objects.select_related("parent", "inrset", "inrset__dataset"), pk=pk))
+    if encoder.status != "succeeded":
+        return JsonResponse({"error": f"run {encoder.pk} is {encoder.status}; try it on a succeeded encoder"},
+                            status=400)
+    upload = request.FILES.get("file")
+    if upload is None:
+        return JsonResponse({"error": "send one image or INR weight file as the form field 'file'"}, status=400)
+    limit = min(MAX_TRY_BYTES, settings.CINR_MAX_UPLOAD_BYTES)
+    if upload.size > limit:
+        return JsonResponse({"error": f"{upload.name}: {upload.size} bytes is over the limit of {limit}"}, status=400)
+    inrset = encoder.inrset
+    dataset = inrset.dataset
+    spec = inrset.field_spec
+    data = upload.read()
+    answer: dict = {"source": upload.name}
+    try:
+        if upload.name.lower().endswith(".safetensors"):
+            file_spec, params, _ = inr.load(io.BytesIO(data), max_bytes=limit)
+            if file_spec != spec:
+                raise TryError(f"{upload.name}: architecture {file_spec.to_dict()} is not the encoder's "
+                               f"{spec.to_dict()}")
+            batch = inr.check_params(spec, params)
+            if batch != 1:
+                raise TryError(f"{upload.name}: holds {batch} INRs; drop a file with exactly one")
+            answer["kind"] = "weights"
+        else:
+            image = _read_image(data, upload.name, dataset.channels, dataset.height, dataset.width)
+            params, psnr = fit_one(encoder, image)
+            answer.update(kind="image", psnr=psnr,
+                          original=_data_uri((image[0].permute(1, 2, 0).squeeze(-1) * 255).round()
+                                             .to(torch.uint8).numpy()))
+    except (TryError, inr.InvalidWeights) as error:
+        return JsonResponse({"error": str(error)}, status=400)
+    results = embed_inrs(encoder, spec, params)
+    first = results[0]
+    answer.update(predicted_class=first.get("predicted_class"), probabilities=first.get("probabilities") or {},
+                  map_position=first.get("map_position"))
+    answer.update(_views(spec, params, dataset.height, dataset.width))
+    return JsonResponse(answer)

@@ -1,0 +1,138 @@
+"""Dashboard pages: each renders for a logged-in user, anonymous users go to the login page, staff-only actions
+refuse other users, and the assets (our CSS/JS and Plotly from the installed package) are served offline."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from cinr_web.inrsets.models import INRSet
+from cinr_web.runs.models import MetricPoint, Run
+
+
+@pytest.fixture
+def objects(tiny_digits_dataset, staff_user):
+    """A dataset, a (not yet fitted) INR set with its fit run, and a SimCLR run with a probe child."""
+    from django.utils import timezone
+
+    inrset = INRSet.objects.create(dataset=tiny_digits_dataset, spec={"arch": "siren", "out_dim": 1, "hidden": 8,
+                                                                      "layers": 2, "omega0": 30.0},
+                                   fit_config={"steps": 5}, seeds_per_image=2, created_by=staff_user)
+    fit = Run.objects.create(kind="fit", inrset=inrset, status="running", progress=0.5, created_by=staff_user)
+    simclr = Run.objects.create(kind="simclr", inrset=inrset, status="succeeded", progress=1.0,
+                                config={"steps": 3}, created_by=staff_user)
+    for step in range(3):
+        MetricPoint.objects.create(run=simclr, step=step, name="loss", value=2.0 - step * 0.1, time=timezone.now())
+    probe = Run.objects.create(kind="probe", inrset=inrset, parent=simclr, status="succeeded", progress=1.0,
+                               result={"accuracy": 0.75, "confusion": [[1, 0], [1, 2]], "class_names": ["a", "b"]})
+    return {"dataset": tiny_digits_dataset, "inrset": inrset, "fit": fit, "simclr": simclr, "probe": probe}
+
+
+def page_urls(objects) -> dict[str, str]:
+    return {
+        "overview": reverse("frontend:overview"),
+        "dataset_new": reverse("frontend:dataset_new"),
+        "dataset": reverse("frontend:dataset", args=[objects["dataset"].pk]),
+        "inrset": reverse("frontend:inrset", args=[objects["inrset"].pk]),
+        "run": reverse("frontend:run", args=[objects["simclr"].pk]),
+        "fit_run": reverse("frontend:run", args=[objects["fit"].pk]),
+        "compare": reverse("frontend:compare") + f"?run={objects['simclr'].pk}&run={objects['fit'].pk}",
+        "explorer": reverse("frontend:explorer", args=[objects["simclr"].pk]),
+        "api_help": reverse("frontend:api_help"),
+    }
+
+
+@pytest.mark.django_db
+def test_it_renders_every_page_for_a_logged_in_user(client, objects, normal_user):
+    client.force_login(normal_user)
+    expected = {
+        "overview": ["tiny-digits", "INR set", f"Run {objects['simclr'].pk}"],
+        "dataset_new": ["dropzone", "upload-progress"],
+        "dataset": ["tiny-digits", "image.png", "#0"],
+        "inrset": ["PSNR histogram", "not anti-aliased"],
+        "run": ["chart-loss", "0.750", "confusion"],
+        "fit_run": ["chart-loss"],
+        "compare": ["compare-chart", f"run {objects['simclr'].pk}"],
+        "explorer": ["no embedding map yet"],
+        "api_help": ["Authorization: Token", "/api/encoders/"],
+    }
+    for name, url in page_urls(objects).items():
+        response = client.get(url)
+        assert response.status_code == 200, (name, response.status_code)
+        html = response.content.decode()
+        for text in expected[name]:
+            assert text in html, (name, text)
+    # Normal users see no staff controls.
+    assert "Start fitting" not in client.get(page_urls(objects)["dataset"]).content.decode()
+
+
+@pytest.mark.django_db
+def test_it_redirects_anonymous_users_to_the_login_page(client, objects):
+    login = reverse("frontend:login")
+    for name, url in page_urls(objects).items():
+        response = client.get(url)
+        assert response.status_code == 302, name
+        assert response["Location"].startswith(login + "?next="), (name, response["Location"])
+    assert client.get(login).status_code == 200
+
+
+@pytest.mark.django_db
+def test_it_logs_in_through_the_login_page(client, normal_user):
+    response = client.post(reverse("frontend:login"), {"username": "user", "password": "user-password"})
+    assert response.status_code == 302 and response["Location"] == reverse("frontend:overview")
+    bad = client.post(reverse("frontend:login"), {"username": "user", "password": "wrong"})
+    assert bad.status_code == 200 and "did not match" in bad.content.decode()
+
+
+@pytest.mark.django_db
+def test_it_shows_staff_controls_only_to_staff(client, objects, staff_user, normal_user):
+    client.force_login(staff_user)
+    assert "Start fitting" in client.get(reverse("frontend:dataset", args=[objects["dataset"].pk])).content.decode()
+    assert "Cancel run" in client.get(reverse("frontend:run", args=[objects["fit"].pk])).content.decode()
+    client.force_login(normal_user)
+    assert "Cancel run" not in client.get(reverse("frontend:run", args=[objects["fit"].pk])).content.decode()
+    for url in [reverse("frontend:dataset_fit", args=[objects["dataset"].pk]),
+                reverse("frontend:run_cancel", args=[objects["fit"].pk]),
+                reverse("frontend:inrset_train", args=[objects["inrset"].pk]),
+                reverse("frontend:run_follow_up", args=[objects["simclr"].pk])]:
+        assert client.post(url).status_code == 403, url
+    objects["fit"].refresh_from_db()
+    assert not objects["fit"].cancel_requested
+
+
+@pytest.mark.django_db
+def test_it_gives_each_user_a_token_and_replaces_it_on_request(client, normal_user):
+    from rest_framework.authtoken.models import Token
+
+    client.force_login(normal_user)
+    html = client.get(reverse("frontend:api_help")).content.decode()
+    token = Token.objects.get(user=normal_user).key
+    assert token in html
+    client.post(reverse("frontend:api_token_reset"))
+    new = Token.objects.get(user=normal_user).key
+    assert new != token and new in client.get(reverse("frontend:api_help")).content.decode()
+
+
+def test_it_serves_plotly_from_the_installed_package_and_our_assets(client):
+    import plotly
+
+    response = client.get(reverse("frontend:asset", args=["plotly.min.js"]))
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/javascript")
+    body = b"".join(response.streaming_content)
+    with open(f"{plotly.__path__[0]}/package_data/plotly.min.js", "rb") as f:
+        assert body == f.read()
+    cached = client.get(reverse("frontend:asset", args=["plotly.min.js"]), HTTP_IF_NONE_MATCH=response["ETag"])
+    assert cached.status_code == 304
+    for name in ["cinr.css", "cinr.js", "charts.js", "upload.js", "inrset.js", "run.js", "explorer.js"]:
+        assert client.get(reverse("frontend:asset", args=[name])).status_code == 200, name
+    for bad in ["..%2Fviews%2Fpages.py", "pages.py", "missing.js", ".hidden.js"]:
+        assert client.get(f"/assets/{bad}").status_code == 404, bad
+
+
+@pytest.mark.django_db
+def test_it_links_no_cdn(client, objects, normal_user):
+    client.force_login(normal_user)
+    for name, url in page_urls(objects).items():
+        html = client.get(url).content.decode()
+        assert "cdn" not in html.lower() and "https://" not in html, name
