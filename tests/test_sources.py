@@ -239,6 +239,12 @@ def test_it_rejects_symlinks_non_images_empty_and_oversized_zips(tmp_path):
     (tmp_path / "fake.zip").write_bytes(b"not a zip at all")
     with pytest.raises(InvalidImages, match="not a zip archive"):
         read_zip(tmp_path / "fake.zip")
+    with pytest.warns(UserWarning, match="Duplicate name"):
+        path = write_zip(tmp_path / "twice.zip", zip_members())
+        with zipfile.ZipFile(path, "a") as z:
+            z.writestr("a/0.png", png_bytes(grey(1)))
+    with pytest.raises(InvalidImages, match="'a/0.png' appears twice"):
+        read_zip(path)
 
 
 def test_it_rejects_a_corrupt_image_inside_a_zip(tmp_path):
@@ -313,9 +319,19 @@ def cifar_batch(n: int, seed: int, protocol: int = 2, label_key: bytes = b"label
     return pickle.dumps(batch, protocol=protocol), batch
 
 
-@pytest.mark.parametrize("protocol", [2, 3, 5])
+def as_numpy1_pickle(data: bytes) -> bytes:
+    """The same protocol-2 pickle as numpy 1.x (and the original CIFAR files) write it: numpy.core, not numpy._core."""
+    return data.replace(b"numpy._core.multiarray", b"numpy.core.multiarray")
+
+
+@pytest.mark.parametrize("protocol", [2, 3, 5, "numpy1"])
 def test_it_reads_cifar_batches_with_meta_names_and_the_test_batch_as_split(tmp_path, protocol):
+    legacy = protocol == "numpy1"
+    protocol = 2 if legacy else protocol
     data1, batch1 = cifar_batch(20, 1, protocol)
+    if legacy:
+        assert b"numpy._core.multiarray" in data1
+        data1 = as_numpy1_pickle(data1)
     data2, batch2 = cifar_batch(10, 2, protocol)
     (tmp_path / "data_batch_1").write_bytes(data1)
     (tmp_path / "test_batch").write_bytes(data2)

@@ -212,6 +212,8 @@ def read_zip(path_or_file: str | Path | BinaryIO, *, max_bytes: int = MAX_ZIP_BY
             parts = _check_member(source, info)
             if info.is_dir() or not parts or _is_ignored(parts):
                 continue
+            if info.filename in members:
+                raise InvalidImages(f"{source}: member {info.filename!r} appears twice")
             files.append((info.filename, parts))
             members[info.filename] = info
             total += info.file_size
