@@ -180,7 +180,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "cinr_web.api.pagination.Pagination",
     "PAGE_SIZE": 50,
     "DEFAULT_THROTTLE_RATES": {"embed": env_str("CINR_EMBED_THROTTLE", "600/minute")},
 }
@@ -194,6 +194,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "RunKindEnum": "cinr_web.runs.models.Run.Kind",
+        "ArtifactKindEnum": "cinr_web.runs.models.Artifact.Kind",
+        "TrainingKindEnum": "cinr_web.api.serializers.TRAINING_KINDS",
+        "StatusEnum": "cinr_web.runs.status.Status",
+    },
 }
 
 LOGGING = {
