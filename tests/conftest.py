@@ -43,9 +43,26 @@ def pytest_configure(config) -> None:
 def pytest_unconfigure(config) -> None:
     from django.conf import settings
 
+    prefix = getattr(settings, "REDIS_KEY_PREFIX", "")
+    if prefix.startswith("cinr-test-"):
+        _delete_redis_keys(settings.REDIS_URL, prefix)
     media = str(getattr(settings, "MEDIA_ROOT", ""))
     if media.startswith(tempfile.gettempdir()) and f"cinr-test-media-{SESSION_TAG}-" in media:
         shutil.rmtree(media, ignore_errors=True)
+
+
+def _delete_redis_keys(url: str, prefix: str) -> None:
+    """Removes this session's queues, bindings and channel-layer keys from the shared Redis."""
+    try:
+        import redis
+
+        client = redis.Redis.from_url(url)
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        if keys:
+            client.delete(*keys)
+        client.close()
+    except Exception:  # noqa: BLE001 - clean-up is best effort; Redis may already be gone
+        pass
 
 
 @pytest.fixture(scope="session")
