@@ -32,7 +32,8 @@ class FitForm(forms.Form):
 
     def fit_config(self) -> dict:
         d = self.cleaned_data
-        return {"steps": d["steps"], "lr": d["lr"], "anti_alias": bool(d["anti_alias"]),
+        # Anti-aliasing bounds an MFN's band by its filter weights; a SIREN has no such bound.
+        return {"steps": d["steps"], "lr": d["lr"], "anti_alias": bool(d["anti_alias"]) and d["arch"] == "mfn",
                 "shared_init": bool(d["shared_init"])}
 
 
@@ -45,6 +46,7 @@ class TrainForm(forms.Form):
     batch_size = forms.IntegerField(min_value=2, max_value=4096, initial=64, label="Batch size")
     lr = forms.FloatField(min_value=1e-7, max_value=1.0, required=False, label="Learning rate",
                           help_text="Empty = the default.")
+    chain = forms.BooleanField(required=False, initial=True, label="then a linear probe and an embedding map")
 
     def config(self) -> dict:
         d = self.cleaned_data

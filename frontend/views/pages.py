@@ -109,7 +109,11 @@ def inrset_train(request: HttpRequest, pk: int) -> HttpResponse:
             f"{field}: {' '.join(errors)}" for field, errors in form.errors.items()))
         return redirect("frontend:inrset", pk=inrset.pk)
     try:
-        run = services.start_run(form.cleaned_data["kind"], inrset, form.config(), request.user)
+        if form.cleaned_data["chain"]:
+            run = services.start_chain(inrset, encoder_kind=form.cleaned_data["kind"], encoder_config=form.config(),
+                                       user=request.user)[0]
+        else:
+            run = services.start_run(form.cleaned_data["kind"], inrset, form.config(), request.user)
     except ValueError as error:
         messages.error(request, f"Could not start the run: {error}")
         return redirect("frontend:inrset", pk=inrset.pk)

@@ -1,0 +1,166 @@
+"""The dashboard in a real browser: Playwright drives Debian's Chromium against the real ASGI server (daphne, HTTP and
+websockets) with a real Celery worker, PostgreSQL and Redis. Screenshots go to test-artifacts/.
+
+The ASGI server runs in a thread of this process, so it shares the test database, MEDIA_ROOT and Redis prefixes that
+tests/conftest.py set up; tests are transactional so the server and the worker see their rows.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import socket
+import threading
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image as PILImage
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Chromium missing: `make system-test-deps` installs it"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def asgi_server(celery_worker):
+    """The project's ASGI application (cinr_web.asgi) served by daphne on a free loopback port, in a thread."""
+    from daphne.server import Server
+    from twisted.internet import reactor
+
+    from cinr_web.asgi import application
+
+    port = _free_port()
+    ready = threading.Event()
+    server = Server(application=application, endpoints=[f"tcp:port={port}:interface=127.0.0.1"],
+                    signal_handlers=False, ready_callable=ready.set, verbosity=0)
+    thread = threading.Thread(target=server.run, name="daphne", daemon=True)
+    thread.start()
+    assert ready.wait(30), "daphne did not start"
+    deadline = time.monotonic() + 30
+    while True:  # the listening socket opens just after ready_callable
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    reactor.callFromThread(reactor.stop)
+    thread.join(10)
+
+
+@pytest.fixture(scope="session")
+def browser(asgi_server):
+    """Headless Chromium. Playwright's sync API keeps an event loop running in this thread, which makes Django refuse
+    ORM calls here (test bodies, database flushes) unless DJANGO_ALLOW_ASYNC_UNSAFE is set while it lives; the ORM
+    itself still runs synchronously."""
+    from playwright.sync_api import sync_playwright
+
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as p:
+            chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            yield chromium
+            chromium.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture
+def page(browser, asgi_server, transactional_db, request):
+    """A logged-in staff user's page (logged in through the login form)."""
+    from django.contrib.auth import get_user_model
+
+    get_user_model().objects.create_user("browser", "browser@example.org", "browser-password", is_staff=True)
+    context = browser.new_context(viewport={"width": 1366, "height": 900}, base_url=asgi_server)
+    tab = context.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    tab.goto("/accounts/login/")
+    tab.get_by_label("User name").fill("browser")
+    tab.get_by_label("Password").fill("browser-password")
+    tab.get_by_role("button", name="Log in").click()
+    tab.wait_for_url(asgi_server + "/")
+    yield tab
+    ARTIFACTS.mkdir(exist_ok=True)
+    tab.screenshot(path=str(ARTIFACTS / f"{request.node.name}-last.png"), full_page=True)
+    context.close()
+    assert not errors, f"JavaScript errors: {errors}"
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def digits_zip(per_class: int = 3, classes: int = 3) -> bytes:
+    """A zip of <class>/<n>.png 8x8 grey digits from scikit-learn (no network, no shared data)."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for c in range(classes):
+            for n, i in enumerate(np.flatnonzero(digits.target == c)[:per_class]):
+                pixels = (digits.images[i] / 16.0 * 255.0).round().astype(np.uint8)
+                png = io.BytesIO()
+                PILImage.fromarray(pixels, mode="L").save(png, format="PNG")
+                archive.writestr(f"digit-{c}/{n}.png", png.getvalue())
+    return buffer.getvalue()
+
+
+def test_it_uploads_a_zip_and_shows_its_images(page, tmp_path):
+    from cinr_web.datasets.models import ImageDataset
+
+    archive = tmp_path / "digits.zip"
+    archive.write_bytes(digits_zip(per_class=3, classes=3))
+    page.goto("/datasets/new/")
+    page.get_by_label("Dataset name").fill("browser-digits")
+    page.locator("#upload-files").set_input_files(str(archive))
+    shot(page, "upload-chosen")
+    page.get_by_role("button", name="Upload").click()
+    page.wait_for_url(re.compile(r"/datasets/\d+/$"), timeout=30_000)
+    dataset = ImageDataset.objects.get(name="browser-digits")
+    assert page.url.endswith(f"/datasets/{dataset.pk}/")
+    images = page.locator("#image-grid img")
+    assert images.count() == 9
+    # Every image actually loaded (naturalWidth > 0), through the API's authenticated PNG route.
+    page.wait_for_function("Array.from(document.querySelectorAll('#image-grid img'))"
+                           ".every(i => i.complete && i.naturalWidth === 8)")
+    assert "digit-2" in page.locator("#image-grid").inner_text()
+    shot(page, "dataset-after-upload")
+
+    # A bad upload: the error is shown inline and nothing is stored.
+    bad = tmp_path / "bad.zip"
+    with zipfile.ZipFile(bad, "w") as z:
+        z.writestr("cats/not-an-image.png", b"this is not a png")
+    page.goto("/datasets/new/")
+    page.get_by_label("Dataset name").fill("browser-bad")
+    page.locator("#upload-files").set_input_files(str(bad))
+    page.get_by_role("button", name="Upload").click()
+    error = page.locator("#upload-error")
+    error.wait_for(state="visible", timeout=30_000)
+    assert "not-an-image.png" in error.inner_text()
+    assert not ImageDataset.objects.filter(name="browser-bad").exists()
+    shot(page, "upload-error")
