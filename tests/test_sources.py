@@ -383,6 +383,21 @@ def test_it_refuses_a_malicious_cifar_pickle_without_running_it(tmp_path):
     assert not marker.exists()
 
 
+class ForgedArray:
+    """Pickles like a numpy array whose header claims 2**64 bytes while it carries none."""
+
+    def __reduce__(self):
+        state = (1, (2**32, 2**32), np.dtype("u1"), False, b"")
+        return (np.ndarray.__reduce__(np.zeros(1, np.uint8))[0], (np.ndarray, (0,), b"b"), state)
+
+
+def test_it_refuses_an_array_whose_shape_does_not_match_its_bytes(tmp_path):
+    path = tmp_path / "data_batch_1"
+    path.write_bytes(pickle.dumps({b"data": ForgedArray(), b"labels": []}, protocol=3))
+    with pytest.raises(InvalidImages, match="does not match its 0 bytes"):
+        read_cifar_batches([path])
+
+
 def test_it_refuses_object_arrays_and_malformed_batches(tmp_path):
     path = tmp_path / "data_batch_1"
     _, batch = cifar_batch(4, 0)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import math
 import os
 import pickle
 import re
@@ -332,7 +333,6 @@ class _NDArrayType:
         raise pickle.UnpicklingError("numpy.ndarray may not be called")
 
 
-_NDARRAY = _NDArrayType()
 _NUMERIC_DTYPES = {"u1", "i1", "u2", "i2", "u4", "i4", "u8", "i8", "f4", "f8", "b1"}
 
 
@@ -391,15 +391,9 @@ def _array_from_bytes(raw: object, dtype: object, shape: object, order: str) -> 
     if not isinstance(shape, tuple) or not all(isinstance(s, int) and s >= 0 for s in shape):
         raise pickle.UnpicklingError("malformed array shape")
     dt = dtype.numpy()
-    if int(np.prod(shape)) * dt.itemsize != len(raw):
+    if math.prod(shape) * dt.itemsize != len(raw):  # exact Python ints: no overflow
         raise pickle.UnpicklingError(f"array of shape {shape} does not match its {len(raw)} bytes of data")
     return np.frombuffer(bytes(raw), dtype=dt).reshape(shape, order=order)
-
-
-def _reconstruct(subtype: object, shape: object, code: object) -> _ArrayState:
-    if subtype is not _NDARRAY:
-        raise pickle.UnpicklingError("_reconstruct of something other than numpy.ndarray")
-    return _ArrayState()
 
 
 def _frombuffer(buffer: object, dtype: object, shape: object, order: object) -> np.ndarray:
@@ -413,21 +407,39 @@ def _codecs_encode(text: object, encoding: object = "utf-8") -> bytes:
     return text.encode("latin-1")
 
 
-_ALLOWED_GLOBALS: dict[tuple[str, str], object] = {
-    ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
-    ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
-    ("numpy", "ndarray"): _NDARRAY,
-    ("numpy", "dtype"): _DType,
-    ("numpy.core.numeric", "_frombuffer"): _frombuffer,
-    ("numpy._core.numeric", "_frombuffer"): _frombuffer,
-    ("_codecs", "encode"): _codecs_encode,
-}
-
-
 class _SafeUnpickler(pickle.Unpickler):
+    """Resolves only the numpy array globals, each to a stand-in made for this unpickler alone: BUILD may set
+    attributes on the objects a pickle gets hold of, and fresh stand-ins keep that from reaching the next file."""
+
+    def __init__(self, file: BinaryIO) -> None:
+        super().__init__(file, encoding="bytes")
+        ndarray = _NDArrayType()
+
+        def reconstruct(subtype: object, shape: object, code: object) -> _ArrayState:
+            if subtype is not ndarray:
+                raise pickle.UnpicklingError("_reconstruct of something other than numpy.ndarray")
+            return _ArrayState()
+
+        def frombuffer(buffer: object, dtype: object, shape: object, order: object) -> np.ndarray:
+            return _frombuffer(buffer, dtype, shape, order)
+
+        def codecs_encode(text: object, encoding: object = "utf-8") -> bytes:
+            return _codecs_encode(text, encoding)
+
+        dtype = type("dtype", (_DType,), {})
+        self._allowed: dict[tuple[str, str], object] = {
+            ("numpy.core.multiarray", "_reconstruct"): reconstruct,
+            ("numpy._core.multiarray", "_reconstruct"): reconstruct,
+            ("numpy", "ndarray"): ndarray,
+            ("numpy", "dtype"): dtype,
+            ("numpy.core.numeric", "_frombuffer"): frombuffer,
+            ("numpy._core.numeric", "_frombuffer"): frombuffer,
+            ("_codecs", "encode"): codecs_encode,
+        }
+
     def find_class(self, module: str, name: str) -> object:
         try:
-            return _ALLOWED_GLOBALS[(module, name)]
+            return self._allowed[(module, name)]
         except KeyError:
             raise pickle.UnpicklingError(f"refused to load the global {module}.{name}") from None
 
@@ -438,7 +450,7 @@ class _SafeUnpickler(pickle.Unpickler):
 def _unpickle(source: str, data: bytes) -> dict:
     """A CIFAR pickle -> dict with str keys; arrays come back as numpy arrays."""
     try:
-        obj = _SafeUnpickler(io.BytesIO(data), encoding="bytes").load()
+        obj = _SafeUnpickler(io.BytesIO(data)).load()
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
             MemoryError, RecursionError, UnicodeDecodeError, OverflowError) as exc:
         raise InvalidImages(f"{source}: not a valid CIFAR python batch ({type(exc).__name__}: {exc})") from None
