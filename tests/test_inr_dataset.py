@@ -81,6 +81,18 @@ def test_it_reuses_a_cached_fit_and_refits_when_a_setting_changes(images, tmp_pa
     assert len(list(tmp_path.iterdir())) == 2
 
 
+def test_it_merges_sharded_fits_in_image_seed_order_and_refuses_duplicates(images, dataset):
+    spec = FieldSpec.siren(hidden=8)
+    shards = [inr.fit(spec, images.images[lo:hi], seeds=2, steps=STEPS, lr=LR, device="cpu", image_offset=lo)
+              for lo, hi in ((3, 6), (0, 3))]
+    merged = INRDataset.from_fit(images, shards)
+    assert torch.equal(merged.image_index, dataset.image_index) and torch.equal(merged.labels, dataset.labels)
+    assert torch.equal(merged.is_train, dataset.is_train)
+    assert all(torch.allclose(merged.params[k], dataset.params[k], atol=1e-5) for k in dataset.params)
+    with pytest.raises(ValueError, match="more than once"):
+        INRDataset.from_fit(images, [shards[0], shards[0]])
+
+
 def test_it_rejects_a_spec_with_the_wrong_number_of_channels(images):
     with pytest.raises(ValueError, match="out_dim is 3 but the images have 1 channel"):
         fit_inr_dataset(images, FieldSpec.siren(out_dim=3), 1, steps=1, device="cpu")

@@ -148,6 +148,8 @@ class INRDataset:
         seed = torch.cat([r.seed for r in results])
         order = torch.from_numpy(np.lexsort((seed.numpy(), image_index.numpy())))
         image_index, seed = image_index[order], seed[order]
+        if torch.stack([image_index, seed], dim=1).unique(dim=0).shape[0] != image_index.numel():
+            raise ValueError("from_fit: the fit results hold the same (image, seed) INR more than once")
         if image_index.numel() and (image_index.min() < 0 or image_index.max() >= images.num_images):
             raise ValueError(f"from_fit: image indices out of range for {images.num_images} images")
         params = {k: torch.cat([r.params[k] for r in results])[order] for k in spec.param_shapes()}
