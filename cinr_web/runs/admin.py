@@ -1,0 +1,125 @@
+from django.contrib import admin, messages
+from django.utils import timezone
+from django.utils.html import format_html
+
+from cinr_web.runs.admin_forms import action_with_form, config_form
+from cinr_web.runs.models import Artifact, FitChunk, MetricPoint, Run
+
+
+def progress_bar(value: float) -> str:
+    return format_html('<progress value="{:.3f}" max="1" style="width:6em"></progress> {:.0f}%', value, value * 100)
+
+
+class ArtifactInline(admin.TabularInline):
+    model = Artifact
+    extra = 0
+    readonly_fields = ["kind", "file", "meta", "created_at"]
+    can_delete = False
+
+
+class FitChunkInline(admin.TabularInline):
+    model = FitChunk
+    extra = 0
+    readonly_fields = ["index", "start", "stop", "status", "done", "total", "psnr_mean", "seconds"]
+    exclude = ["file"]
+    can_delete = False
+
+
+class StaleFilter(admin.SimpleListFilter):
+    title = "heartbeat"
+    parameter_name = "stale"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "stale (worker lost?)")]
+
+    def queryset(self, request, queryset):
+        from cinr_web.runs.services import stale_runs
+
+        return queryset.filter(pk__in=stale_runs().values("pk")) if self.value() == "yes" else queryset
+
+
+@admin.register(Run)
+class RunAdmin(admin.ModelAdmin):
+    list_display = ["id", "kind", "status", "progress_column", "inrset", "parent", "created_by", "created_at",
+                    "heartbeat_age", "summary"]
+    list_filter = ["status", "kind", StaleFilter, "cancel_requested"]
+    list_select_related = ["inrset", "inrset__dataset", "parent", "created_by"]
+    readonly_fields = [f.name for f in Run._meta.fields]
+    inlines = [FitChunkInline, ArtifactInline]
+    actions = ["cancel", "rerun_runs", "probe_with_encoder", "embedding_with_encoder"]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # runs are started by actions, commands and the API (services)
+
+    @admin.display(description="progress", ordering="progress")
+    def progress_column(self, obj: Run) -> str:
+        return progress_bar(obj.progress)
+
+    @admin.display(description="heartbeat")
+    def heartbeat_age(self, obj: Run) -> str:
+        if obj.heartbeat_at is None or obj.status != "running":
+            return "-"
+        return f"{(timezone.now() - obj.heartbeat_at).total_seconds():.0f} s ago"
+
+    @admin.display(description="result")
+    def summary(self, obj: Run) -> str:
+        if obj.status == "failed":
+            return (obj.error.splitlines() or [""])[0][:100]
+        for key in ("accuracy", "psnr_mean", "top1", "loss"):
+            if key in (obj.result or {}):
+                value = obj.result[key]
+                return f"{key} {value:.4g}" if isinstance(value, float) else f"{key} {value}"
+        return ""
+
+    @admin.action(description="Cancel the selected runs")
+    def cancel(self, request, queryset):
+        from cinr_web.runs.services import cancel_run
+
+        for run in queryset:
+            cancel_run(run)
+        self.message_user(request, f"cancel requested for {queryset.count()} run(s)")
+
+    @admin.action(description="Re-run (stale, failed or cancelled runs)")
+    def rerun_runs(self, request, queryset):
+        from cinr_web.runs.services import rerun
+
+        for run in queryset:
+            try:
+                new = rerun(run, request.user)
+                self.message_user(request, f"run {run.pk} re-run as run {new.pk}")
+            except ValueError as exc:
+                self.message_user(request, f"run {run.pk}: {exc}", messages.ERROR)
+
+    def _with_encoder(self, request, queryset, kind: str, title: str):
+        from cinr_web.runs.services import start_run
+
+        def start(encoder: Run, data: dict) -> str:
+            if not encoder.is_encoder:
+                raise ValueError(f"run {encoder.pk} is a {encoder.kind} run, not an encoder")
+            run = start_run(kind, encoder.inrset, data["config"], request.user, parent=encoder)
+            return f"{kind} run {run.pk} queued with encoder run {encoder.pk}"
+
+        defaults = {"seed": 0, "max_points": 5000} if kind == "embedding" else {}
+        return action_with_form(self, request, queryset, form_class=config_form(defaults), title=title,
+                                description=f"A {kind} run for each selected encoder run (SimCLR or supervised).",
+                                submit_label="Start", start=start)
+
+    @admin.action(description="Linear probe with the selected encoders…")
+    def probe_with_encoder(self, request, queryset):
+        return self._with_encoder(request, queryset, "probe", "Linear probe")
+
+    @admin.action(description="Embedding map with the selected encoders…")
+    def embedding_with_encoder(self, request, queryset):
+        return self._with_encoder(request, queryset, "embedding", "Embedding map")
+
+
+@admin.register(MetricPoint)
+class MetricPointAdmin(admin.ModelAdmin):
+    list_display = ["run", "name", "step", "value", "time"]
+    list_filter = ["name"]
+    readonly_fields = ["run", "name", "step", "value", "time"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+

@@ -1,0 +1,46 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from cinr_web.datasets.models import ImageDataset
+from cinr_web.inrsets.services import start_fit
+from cinr_web.runs.management.commands._common import wait
+from inr import FieldSpec
+
+
+class Command(BaseCommand):
+    help = "Fit an INR set to a dataset (queued on the gpu workers, in chunks of --chunk-images images)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("dataset", help="dataset name or id")
+        parser.add_argument("--arch", choices=["siren", "mfn"], default="siren")
+        parser.add_argument("--hidden", type=int, help="hidden width (default: the paper's, 32 SIREN / 16 MFN)")
+        parser.add_argument("--depth", type=int, help="SIREN linear layers (default 3) or MFN filters (default 3)")
+        parser.add_argument("--seeds", type=int, default=2, help="INRs per image (SimCLR needs >= 2)")
+        parser.add_argument("--steps", type=int)
+        parser.add_argument("--lr", type=float)
+        parser.add_argument("--anti-alias", action="store_true", help="MFN: clamp the band limit to Nyquist")
+        parser.add_argument("--independent-init", action="store_true",
+                            help="each INR starts from its own initialisation (the paper's setting)")
+        parser.add_argument("--chunk-images", type=int)
+        parser.add_argument("--wait", action="store_true", help="follow progress until the fit finishes")
+
+    def handle(self, *args, **o):
+        key = o["dataset"]
+        dataset = ImageDataset.objects.filter(pk=int(key)).first() if key.isdigit() else None
+        dataset = dataset or ImageDataset.objects.filter(name=key).first()
+        if dataset is None:
+            raise CommandError(f"no dataset {key!r}")
+        size = {k: v for k, v in (("hidden", o["hidden"]),) if v is not None}
+        if o["arch"] == "siren":
+            spec = FieldSpec.siren(out_dim=dataset.channels, layers=o["depth"] or 3, **size)
+        else:
+            spec = FieldSpec.mfn(out_dim=dataset.channels, filters=o["depth"] or 3, **size)
+        try:
+            inrset = start_fit(dataset, spec, {"steps": o["steps"], "lr": o["lr"], "anti_alias": o["anti_alias"],
+                                               "shared_init": not o["independent_init"]},
+                               o["seeds"], chunk_images=o["chunk_images"])
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        run = inrset.fit_run
+        self.stdout.write(f"INR set {inrset.pk}: fit run {run.pk} queued in {run.chunks.count()} chunk(s)")
+        if o["wait"]:
+            wait(self.stdout, [run])
