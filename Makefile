@@ -27,3 +27,31 @@ test: venv system-test-deps lint
 
 bench-fit: venv
 	$(BIN)/python -m bench.fit
+
+# -- demo (web-backbone) ------------------------------------------------------------------------------------------
+# `make demo`: Redis (Debian's redis-server, installed when missing and started on 6379 or a spare port when none
+# runs; REDIS_URL set = use that one), migrations, an admin account (credentials printed), the digits and MNIST-5k
+# datasets, then the ASGI server and Celery workers under honcho (Procfile). Ctrl-C stops all of it.
+DEMO_HOST ?= 127.0.0.1
+DEMO_PORT ?= 8000
+SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo >/dev/null 2>&1 && [ "$$(id -u)" != 0 ] && echo sudo)
+
+.PHONY: demo
+demo: venv
+	@set -e; procs="web worker cpuworker"; \
+	if [ -z "$$REDIS_URL" ]; then \
+	  if $(BIN)/python -c "import redis; redis.Redis(port=6379, socket_timeout=1).ping()" 2>/dev/null; then \
+	    REDIS_URL=redis://127.0.0.1:6379/0; echo "using the Redis running on port 6379"; \
+	  else \
+	    command -v redis-server >/dev/null 2>&1 || { echo "installing Debian's redis-server"; \
+	      $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq redis-server; }; \
+	    CINR_DEMO_REDIS_PORT=$$($(BIN)/python -c "import socket; busy = socket.socket().connect_ex(('127.0.0.1', 6379)) == 0; \
+	      spare = socket.socket(); spare.bind(('127.0.0.1', 0)); print(spare.getsockname()[1] if busy else 6379)"); \
+	    export CINR_DEMO_REDIS_PORT; REDIS_URL=redis://127.0.0.1:$$CINR_DEMO_REDIS_PORT/0; procs="redis $$procs"; \
+	    echo "starting redis-server on port $$CINR_DEMO_REDIS_PORT"; \
+	  fi; \
+	fi; \
+	export REDIS_URL CINR_HOST=$(DEMO_HOST) CINR_PORT=$(DEMO_PORT); \
+	$(BIN)/python manage.py migrate --noinput -v 0; \
+	$(BIN)/python manage.py demo_setup --url http://$(DEMO_HOST):$(DEMO_PORT)/; \
+	exec $(BIN)/honcho start $$procs

@@ -1,6 +1,7 @@
 """The bridge from training callbacks to the database and live events.
 
-A Reporter buffers metric points and writes them in batches (every `flush_steps` steps or `flush_seconds`), with
+A Reporter buffers metric points and writes them in batches (after `flush_steps` steps or `flush_seconds`, whichever
+comes first: fast steps are not slowed by a query each, slow ones still show up live within a second), with
 the run's heartbeat and progress, and publishes them as live events. It reads the run's cancel_requested flag from
 the database at most every `cancel_seconds` (so a cancel takes effect within a step or two without a query per step)
 and enforces the run's "max_seconds" budget.
@@ -28,7 +29,7 @@ class RunTimeLimit(RuntimeError):
 
 
 class Reporter:
-    def __init__(self, run: Run, *, flush_steps: int = 10, flush_seconds: float = 1.0,
+    def __init__(self, run: Run, *, flush_steps: int = 100, flush_seconds: float = 1.0,
                  cancel_seconds: float = 0.25) -> None:
         self.run = run
         self.flush_steps = flush_steps

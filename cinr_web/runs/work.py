@@ -21,15 +21,19 @@ def fit_chunk(run: Run, chunk: FitChunk, reporter: FitReporter) -> FitResult:
     spec = FieldSpec.from_dict(config["spec"])
     images = run.inrset.dataset.load().images[chunk.start:chunk.stop]  # [n, C, H, W]
     steps = int(config["steps"])
-    record_every = max(1, steps // FIT_POINTS_PER_CHUNK)
+    last_bucket = -1
     reporter.check()
 
     def callback(step: int, stats: dict) -> bool:
-        # Progress within this chunk; inr.fit may itself split the chunk into batches sized for the device.
+        nonlocal last_bucket
+        # Progress within this chunk; inr.fit may itself split the chunk into batches sized for the device, each
+        # running all `steps`, so the chunk's x axis is its progress scaled to `steps`.
         fraction = (stats["chunk"] + step / stats["steps"]) / stats["chunks"]
         reporter.progress(fraction)
-        if step % record_every == 0 or step == stats["steps"]:
-            x = chunk.index * steps + round(fraction * steps)  # one chunk spans `steps` on the x axis
+        bucket = int(fraction * FIT_POINTS_PER_CHUNK)
+        if bucket != last_bucket:
+            last_bucket = bucket
+            x = chunk.index * steps + round(fraction * steps)
             reporter.metrics(x, {"loss": stats["loss"], "psnr_mean": stats["psnr_mean"]})
         return reporter.tick()
 
