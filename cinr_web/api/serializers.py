@@ -163,9 +163,13 @@ class RunCreateSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=TRAINING_KINDS)
     inrset = serializers.PrimaryKeyRelatedField(queryset=INRSet.objects.all())
     config = serializers.JSONField(required=False, default=dict,
-                                   help_text="Training config (SimCLRConfig / SupervisedConfig fields, ...).")
-    parent = serializers.PrimaryKeyRelatedField(queryset=Run.objects.all(), required=False, allow_null=True,
-                                                help_text="The encoder run a probe or embedding run uses.")
+                                   help_text="simclr / supervised: training.simclr.SimCLRConfig / "
+                                             "training.supervised.SupervisedConfig fields; probe: max_seconds; "
+                                             "embedding: seed, max_points, max_seconds.")
+    parent = serializers.PrimaryKeyRelatedField(
+        queryset=Run.objects.all(), required=False, allow_null=True,
+        help_text="probe / embedding: the encoder run whose features they use (none: the raw weights). Any run: "
+                  "waits for this run to succeed first. Default for simclr / supervised: the set's unfinished fit.")
 
     def validate_config(self, value) -> dict:
         if not isinstance(value, dict):
@@ -173,17 +177,19 @@ class RunCreateSerializer(serializers.Serializer):
         return value
 
     def validate(self, attrs: dict) -> dict:
-        kind, parent = attrs["kind"], attrs.get("parent")
-        if attrs["inrset"].status != "succeeded":
-            raise serializers.ValidationError({"inrset": f"INR set {attrs['inrset'].pk} is {attrs['inrset'].status}; "
-                                                         "train on a succeeded one"})
-        if kind in ("probe", "embedding"):
-            if parent is None:
-                raise serializers.ValidationError({"parent": f"a {kind} run needs the encoder run as parent"})
-            if parent.kind not in ("simclr", "supervised") or parent.status != "succeeded":
-                raise serializers.ValidationError(
-                    {"parent": f"run {parent.pk} is a {parent.status} {parent.kind} run; expected a succeeded "
-                               "simclr or supervised run"})
+        inrset, parent = attrs["inrset"], attrs.get("parent")
+        if inrset.status in ("failed", "cancelled"):
+            raise serializers.ValidationError({"inrset": f"INR set {inrset.pk} is {inrset.status}; fit it again"})
+        if parent is not None and parent.status in ("failed", "cancelled"):
+            raise serializers.ValidationError({"parent": f"run {parent.pk} is {parent.status}"})
+        if parent is not None and parent.inrset_id != inrset.pk:
+            raise serializers.ValidationError({"parent": f"run {parent.pk} belongs to another INR set"})
+        if parent is None and inrset.status != "succeeded":
+            fit = inrset.fit_run
+            if attrs["kind"] in ("probe", "embedding") or fit is None:
+                raise serializers.ValidationError({"inrset": f"INR set {inrset.pk} is {inrset.status}; give a "
+                                                             "parent run to wait for, or wait for the fit"})
+            attrs["parent"] = fit  # train as soon as the fit succeeds
         return attrs
 
 
