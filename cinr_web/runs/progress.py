@@ -10,6 +10,7 @@ and enforces the run's "max_seconds" budget.
 from __future__ import annotations
 
 import math
+import threading
 import time
 
 from django.db.models import Sum
@@ -26,6 +27,15 @@ class RunCancelled(Exception):
 
 class RunTimeLimit(RuntimeError):
     """The run used up its max_seconds budget."""
+
+
+class WorkerStopping(RuntimeError):
+    """The worker is shutting down (Ctrl-C, SIGTERM, a deploy): the run stops now, as failed, and can be re-run."""
+
+
+# Set by the worker_shutting_down signal (cinr_web.runs.tasks): every running Reporter stops at its next step, so a
+# warm shutdown takes a step instead of the rest of a training run.
+worker_stopping = threading.Event()
 
 
 class Reporter:
@@ -61,6 +71,9 @@ class Reporter:
     def tick(self) -> bool:
         """Flushes when due; False when the run should stop (cancelled); RunTimeLimit past the budget."""
         now = time.monotonic()
+        if worker_stopping.is_set():
+            self.flush()
+            raise WorkerStopping(f"run {self.run.pk} interrupted: its worker shut down; re-run it")
         if now > self.deadline:
             self.flush()
             raise RunTimeLimit(f"run {self.run.pk} exceeded its time limit of {self.run.config['max_seconds']} s")

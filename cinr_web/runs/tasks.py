@@ -16,6 +16,7 @@ import traceback
 from collections.abc import Callable
 
 from celery import shared_task
+from celery.signals import worker_ready, worker_shutting_down
 from django.db import transaction
 from django.utils import timezone
 
@@ -24,7 +25,7 @@ from cinr_web.inrsets.models import INRSet
 from cinr_web.inrsets.services import merge_chunks, save_chunk_result
 from cinr_web.runs import work
 from cinr_web.runs.models import FitChunk, Run
-from cinr_web.runs.progress import FitReporter, Reporter, RunCancelled
+from cinr_web.runs.progress import FitReporter, Reporter, RunCancelled, worker_stopping
 from cinr_web.runs.services import dispatch_children, finish_children, stale_runs
 from cinr_web.runs.status import FINISHED, Status
 from cinr_web.storage import delete_quietly, save_bytes
@@ -34,6 +35,18 @@ log = logging.getLogger(__name__)
 
 WORKER_NAME = f"{socket.gethostname()}:{os.getpid()}"
 MAX_ERROR_CHARS = 8000
+
+
+@worker_shutting_down.connect
+def _stop_running_work(**kwargs) -> None:
+    """A warm shutdown stops the running task at its next step (it is marked failed and can be re-run) instead of
+    waiting for the whole run: with the solo pool the task runs in the worker's main thread."""
+    worker_stopping.set()
+
+
+@worker_ready.connect
+def _start_work(**kwargs) -> None:
+    worker_stopping.clear()  # a worker started again in the same process (tests) works again
 
 
 def cancel_exceptions() -> tuple[type[BaseException], ...]:
