@@ -15,14 +15,20 @@ from inr.augment import (
     scale,
     translate,
 )
+from inr.device import default_device
 from inr.fields import Params, check_params, evaluate, grid, init, nyquist, pixel_spacing, render
+from inr.fit import DEFAULT_FIT, FitCancelled, FitDefaults, FitResult, band_limit, fit, psnr
 from inr.graph import Graph, GraphLayout, dense_edges, edge_values, graph_layout, node_features, to_graph
 from inr.io import InvalidWeights, load, params_from_arrays, save
 from inr.spec import FieldSpec
+from inr.spectral import out_of_band_energy, spectrum
 from inr.symmetry import apply_permutations, node_permutation, permute, random_permutations
 
 __all__ = [
     "FieldSpec", "Params", "check_params", "evaluate", "grid", "init", "nyquist", "pixel_spacing", "render",
+    # fitting, device, spectra (inr-fit)
+    "DEFAULT_FIT", "FitCancelled", "FitDefaults", "FitResult", "band_limit", "default_device", "fit", "psnr",
+    "out_of_band_energy", "spectrum",
     # graph view (inr-transform)
     "Graph", "GraphLayout", "dense_edges", "edge_values", "graph_layout", "node_features", "to_graph",
     # augmentations and symmetries (inr-transform)

@@ -18,7 +18,8 @@ Params = dict[str, torch.Tensor]
 
 def grid(height: int, width: int, device: torch.device | str | None = None,
          dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """`[H*W, 2]` pixel-centre coordinates in [-1, 1], row-major; column 0 is the row (top = -1), column 1 the column."""
+    """`[H*W, 2]` pixel-centre coordinates in [-1, 1], row-major; column 0 is the row (top = -1), column 1 the
+    column."""
     rows = torch.linspace(-1.0, 1.0, height, device=device, dtype=dtype)
     cols = torch.linspace(-1.0, 1.0, width, device=device, dtype=dtype)
     r, c = torch.meshgrid(rows, cols, indexing="ij")
@@ -148,3 +149,99 @@ def render(spec: FieldSpec, params: Params, height: int, width: int, chunk: int 
     parts = [evaluate(spec, params, coords[i:i + chunk]) for i in range(0, coords.shape[0], chunk)]
     out = torch.cat(parts, dim=1)  # [B, H*W, C]
     return out.transpose(1, 2).reshape(out.shape[0], spec.out_dim, height, width)
+
+
+# -- fused forward and backward for fitting -----------------------------------------------------------------------
+# `fit` spends nearly all its time here. Writing the backward pass by hand (instead of autograd) lets it fold
+# SIREN's omega0 into the matrix products' scalars and the small weight tensors, reuse the pre-activation buffers
+# for the cosines, and skip every gradient nobody needs (the coordinates'). `tests/test_fields.py` checks the
+# gradients against autograd in float64.
+
+
+def mse_and_grad(spec: FieldSpec, params: Params, coords: torch.Tensor, target: torch.Tensor,
+                 grads: Params | None = None) -> tuple[torch.Tensor, Params]:
+    """Per-INR mean squared error `[B]` of the fields at `coords` (`[P, 2]`) against `target` (`[B, P, out_dim]`),
+    and its gradient with respect to every parameter (the gradient of the sum of the per-INR losses, so each INR
+    gets its own gradient). Results are written into `grads` (same names and shapes as params) when given."""
+    if grads is None:
+        grads = {name: torch.empty_like(t) for name, t in params.items()}
+    if spec.arch == "siren":
+        return _siren_mse_and_grad(spec, params, coords, target, grads), grads
+    return _mfn_mse_and_grad(spec, params, coords, target, grads), grads
+
+
+def _residual(y: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    # y, target: [B, P, C] -> loss [B], dloss/dy [B, P, C] (y is overwritten)
+    r = y.sub_(target)
+    loss = r.square().mean(dim=(1, 2))
+    return loss, r.mul_(2.0 / (r.shape[1] * r.shape[2]))
+
+
+def _siren_mse_and_grad(spec: FieldSpec, params: Params, coords: torch.Tensor, target: torch.Tensor,
+                        grads: Params) -> torch.Tensor:
+    w0, last = spec.omega0, spec.layers - 1
+    batch = target.shape[0]
+    x = coords.unsqueeze(0).expand(batch, -1, -1)  # [B, P, 2]
+    hs, pre = [x], []  # layer inputs h_i [B, P, d_i]; pre-activations a_i = w0 (h_i W_i^T + b_i)
+    for i in range(last):
+        a = torch.baddbmm(params[f"layer{i}.bias"].unsqueeze(1), hs[-1], params[f"layer{i}.weight"].transpose(1, 2),
+                          beta=w0, alpha=w0)
+        pre.append(a)
+        hs.append(torch.sin(a))
+    y = torch.baddbmm(params[f"layer{last}.bias"].unsqueeze(1), hs[-1], params[f"layer{last}.weight"].transpose(1, 2))
+    loss, dy = _residual(y, target)  # dy [B, P, C]
+    torch.bmm(dy.transpose(1, 2), hs[-1], out=grads[f"layer{last}.weight"])
+    torch.sum(dy, dim=1, out=grads[f"layer{last}.bias"])
+    dh = torch.bmm(dy, params[f"layer{last}.weight"])  # [B, P, d_last]
+    for i in reversed(range(last)):
+        da = torch.cos(pre[i], out=pre[i]).mul_(dh)  # dloss / d(h_i W_i^T + b_i), up to the factor w0
+        if i == 0:
+            torch.matmul(da.transpose(1, 2), coords, out=grads[f"layer{i}.weight"])
+        else:
+            torch.bmm(da.transpose(1, 2), hs[i], out=grads[f"layer{i}.weight"])
+        grads[f"layer{i}.weight"].mul_(w0)
+        torch.sum(da, dim=1, out=grads[f"layer{i}.bias"])
+        grads[f"layer{i}.bias"].mul_(w0)
+        if i > 0:
+            dh = torch.bmm(da, params[f"layer{i}.weight"] * w0)
+    return loss
+
+
+def _mfn_mse_and_grad(spec: FieldSpec, params: Params, coords: torch.Tensor, target: torch.Tensor,
+                      grads: Params) -> torch.Tensor:
+    k, hidden = spec.filters, spec.hidden
+    batch = target.shape[0]
+    # All filters at once: A = x omega^T + phi, [B, P, k*hidden]; filter i is the slice i*hidden:(i+1)*hidden.
+    omega = torch.cat([params[f"filter{i}.omega"] for i in range(k)], dim=1)  # [B, k*hidden, 2]
+    phi = torch.cat([params[f"filter{i}.phi"] for i in range(k)], dim=1)  # [B, k*hidden]
+    x = coords.unsqueeze(0).expand(batch, -1, -1)
+    a = torch.baddbmm(phi.unsqueeze(1), x, omega.transpose(1, 2))
+    g = torch.sin(a)
+
+    def filt(t: torch.Tensor, i: int) -> torch.Tensor:
+        return t[:, :, i * hidden:(i + 1) * hidden]
+
+    zs, us = [filt(g, 0)], []  # z^(i+1) [B, P, hidden]; u_i = z W_i^T + b_i
+    for i in range(k):
+        u = torch.baddbmm(params[f"linear{i}.bias"].unsqueeze(1), zs[-1], params[f"linear{i}.weight"].transpose(1, 2))
+        if i < k - 1:
+            us.append(u)
+            zs.append(u * filt(g, i + 1))
+    loss, du = _residual(u, target)
+    dg = torch.empty_like(a)  # dloss/dg for every filter
+    for i in reversed(range(k)):
+        torch.bmm(du.transpose(1, 2), zs[i], out=grads[f"linear{i}.weight"])
+        torch.sum(du, dim=1, out=grads[f"linear{i}.bias"])
+        dz = torch.bmm(du, params[f"linear{i}.weight"])  # [B, P, hidden]
+        if i == 0:
+            filt(dg, 0).copy_(dz)
+        else:
+            torch.mul(dz, us[i - 1], out=filt(dg, i))
+            du = dz.mul_(filt(g, i))
+    da = torch.cos(a, out=a).mul_(dg)
+    grad_omega = torch.matmul(da.transpose(1, 2), coords)  # [B, k*hidden, 2]
+    grad_phi = da.sum(dim=1)
+    for i in range(k):
+        grads[f"filter{i}.omega"].copy_(grad_omega[:, i * hidden:(i + 1) * hidden])
+        grads[f"filter{i}.phi"].copy_(grad_phi[:, i * hidden:(i + 1) * hidden])
+    return loss

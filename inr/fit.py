@@ -1,0 +1,284 @@
+"""Fitting many INRs at once: S seeds per image for N images in one batched Adam optimisation (paper eq. 2).
+
+All INRs of a chunk live in one flat parameter tensor `[B, D]` (B = images in the chunk x seeds); the loss is the sum
+of the per-INR mean squared errors, so each INR gets exactly the gradient of its own loss, and Adam, being
+elementwise, updates each INR as if it were fitted alone. There is no Python loop over INRs.
+
+Anti-aliasing (MFN, paper section 3.2.1). The band limit of an MFN along an axis is at most the sum over its filters
+of each filter's largest |omega| along that axis (a product of sines only contains sums of the filters'
+frequencies). The paper adds the L0-type regulariser of eq. 9 to the loss; a penalty only discourages high
+frequencies, it does not guarantee a bound, and its weight needs tuning per dataset. `fit(..., anti_alias=True)`
+instead keeps the bound as a hard constraint: before the first step and after every Adam step each filter's
+frequencies are clamped, per axis, to Nyquist / filters, so the sum over filters never exceeds the grid's Nyquist
+frequency. Frequencies under the budget are untouched, so the fit is free below the band edge.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from inr.device import default_device
+from inr.fields import Params, check_params, evaluate, grid, init, mse_and_grad, nyquist
+from inr.spec import FieldSpec
+
+
+@dataclass(frozen=True)
+class FitDefaults:
+    """Default number of Adam steps and learning rate for one architecture (see bench/README.md for the PSNR)."""
+
+    steps: int
+    lr: float
+
+
+DEFAULT_FIT: dict[str, FitDefaults] = {
+    "siren": FitDefaults(steps=500, lr=1e-3),
+    "mfn": FitDefaults(steps=1000, lr=1e-2),
+}
+
+ADAM_BETAS = (0.9, 0.999)
+ADAM_EPS = 1e-8
+
+# Independent initialisation: INR (image i, seed s) starts from generator seed (i + 1) * _IMAGE_STRIDE + s, which
+# never collides with the shared-init seeds 0..S-1 (as long as seed ids stay below the stride).
+_IMAGE_STRIDE = 1_000_003
+
+
+class FitCancelled(RuntimeError):
+    """Raised by `fit` when its callback returned False."""
+
+
+@dataclass
+class FitResult:
+    """INRs fitted by `fit`. Image-major: image i, seed s is row i * S + s of every tensor."""
+
+    spec: FieldSpec
+    params: Params  # name -> CPU float32 [N*S, ...]
+    psnr: torch.Tensor  # [N*S] dB
+    image_index: torch.Tensor  # [N*S] long, global (includes image_offset)
+    seed: torch.Tensor  # [N*S] long, seed id
+    steps: int
+    lr: float
+    anti_alias: bool
+    shared_init: bool
+    seconds: float
+
+
+Callback = Callable[[int, dict], "bool | None"]
+
+
+def psnr(spec: FieldSpec, params: Params, images: torch.Tensor, *, seeds_per_image: int | None = None) -> torch.Tensor:
+    """PSNR in dB (peak 1) of each INR rendered on the images' grid against its image: `[B]`.
+
+    images `[N, C, H, W]` in [0, 1]; params hold B = N * S INRs, image-major (INR b belongs to image b // S);
+    S defaults to B // N.
+    """
+    _check_images(spec, images)
+    batch = check_params(spec, params)
+    n = images.shape[0]
+    s = batch // n if seeds_per_image is None else seeds_per_image
+    if s < 1 or n * s != batch:
+        raise ValueError(f"{batch} INRs do not match {n} images x {seeds_per_image or '?'} seeds per image")
+    any_param = next(iter(params.values()))
+    coords = grid(images.shape[2], images.shape[3], device=any_param.device, dtype=any_param.dtype)
+    target = _targets(images.to(device=any_param.device, dtype=any_param.dtype), s)
+    with torch.no_grad():
+        mse = (evaluate(spec, params, coords) - target).square().mean(dim=(1, 2))
+    return _psnr_from_mse(mse)
+
+
+def band_limit(spec: FieldSpec, params: Params) -> torch.Tensor:
+    """MFN only: per INR and axis (rows, cols) the sum over filters of the filter's largest |omega|, in radians per
+    unit coordinate: `[B, 2]`. The field contains no frequency above it; compare with `inr.nyquist(H, W)`."""
+    if spec.arch != "mfn":
+        raise ValueError(f"band_limit is defined for MFNs, not {spec.arch!r}")
+    check_params(spec, params)
+    return sum(params[f"filter{i}.omega"].abs().amax(dim=1) for i in range(spec.filters))
+
+
+def fit(spec: FieldSpec, images: torch.Tensor, seeds: int | Sequence[int] = 1, steps: int | None = None,
+        lr: float | None = None, anti_alias: bool = False, shared_init: bool = True,
+        device: torch.device | str | None = None, chunk_size: int | None = None, image_offset: int = 0,
+        callback: Callback | None = None) -> FitResult:
+    """Fits S INRs to each of N images (`[N, C, H, W]` in [0, 1], C == spec.out_dim) with Adam on the per-INR MSE.
+
+    seeds: S (seed ids 0..S-1) or a list of seed ids. shared_init: seed s starts from the same weights for every
+    image; otherwise from weights drawn for (global image index, seed). Images go in chunks of `chunk_size` images
+    (default: sized for the device); a chunk's INRs are fitted together, and the result does not depend on the
+    chunking. image_offset: the global index of images[0], so a sharded fit equals an unsharded one.
+    callback(step, stats) runs after every step (stats: loss, psnr_mean, step, steps, done, total, chunk, chunks);
+    returning False raises FitCancelled.
+    """
+    started = time.perf_counter()
+    _check_images(spec, images)
+    seed_ids = _seed_list(seeds)
+    defaults = DEFAULT_FIT[spec.arch]
+    steps = defaults.steps if steps is None else int(steps)
+    lr = defaults.lr if lr is None else float(lr)
+    if steps < 0:
+        raise ValueError(f"steps must be >= 0, got {steps}")
+    if not lr > 0 or not math.isfinite(lr):
+        raise ValueError(f"lr must be a positive number, got {lr}")
+    if anti_alias and spec.arch != "mfn":
+        raise ValueError("anti_alias applies to MFNs only (a SIREN's band is not bounded by its weights)")
+    if image_offset < 0:
+        raise ValueError(f"image_offset must be >= 0, got {image_offset}")
+    device = default_device() if device is None else torch.device(device)
+    n, _, height, width = images.shape
+    s = len(seed_ids)
+    if chunk_size is None:
+        chunk_size = default_chunk_size(spec, height * width, s, device)
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    chunks = max(1, math.ceil(n / chunk_size))
+
+    params_out: dict[str, list[torch.Tensor]] = {name: [] for name in spec.param_shapes()}
+    psnr_out: list[torch.Tensor] = []
+    for c in range(chunks):
+        lo, hi = c * chunk_size, min(n, (c + 1) * chunk_size)
+        first = image_offset + lo
+        if shared_init:
+            inr_seeds = [sd for _ in range(lo, hi) for sd in seed_ids]
+        else:
+            inr_seeds = [(first + i + 1) * _IMAGE_STRIDE + sd for i in range(hi - lo) for sd in seed_ids]
+
+        def report(step: int, loss: torch.Tensor, c: int = c, lo: int = lo) -> None:
+            if callback is None:
+                return
+            stats = {"loss": float(loss.mean()), "psnr_mean": float(_psnr_from_mse(loss).mean()), "step": step,
+                     "steps": steps, "done": lo * s, "total": n * s, "chunk": c, "chunks": chunks}
+            if callback(step, stats) is False:
+                raise FitCancelled(f"fit cancelled by its callback at step {step} of chunk {c + 1}/{chunks}")
+
+        params, final_mse = _fit_chunk(spec, images[lo:hi], inr_seeds, s, steps, lr, anti_alias, device, report)
+        for name, t in params.items():
+            params_out[name].append(t.detach().to("cpu", torch.float32))
+        psnr_out.append(_psnr_from_mse(final_mse).to("cpu", torch.float32))
+
+    image_index = torch.arange(image_offset, image_offset + n, dtype=torch.long).repeat_interleave(s)
+    return FitResult(
+        spec=spec,
+        params={name: torch.cat(ts) for name, ts in params_out.items()},
+        psnr=torch.cat(psnr_out),
+        image_index=image_index,
+        seed=torch.tensor(seed_ids, dtype=torch.long).repeat(n),
+        steps=steps, lr=lr, anti_alias=anti_alias, shared_init=shared_init,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def default_chunk_size(spec: FieldSpec, pixels: int, seeds: int, device: torch.device) -> int:
+    """Images per chunk. On the CPU a chunk's activations should stay in cache (measured in bench/fit.py: blocks of
+    a few tens of INRs run fastest); on CUDA, large enough to fill the GPU while staying within about 1 GiB."""
+    width = spec.hidden * (spec.layers - 1 if spec.arch == "siren" else spec.filters)
+    floats_per_inr = 4 * pixels * width  # the activations the fused step keeps alive, roughly
+    budget = 2**22 if device.type == "cpu" else 2**28
+    return max(1, budget // (floats_per_inr * seeds))
+
+
+def _fit_chunk(spec: FieldSpec, images: torch.Tensor, inr_seeds: list[int], s: int, steps: int, lr: float,
+               anti_alias: bool, device: torch.device, report: Callable[[int, torch.Tensor], None],
+               ) -> tuple[Params, torch.Tensor]:
+    """Fits len(inr_seeds) INRs (image-major, s per image) with Adam; returns their params and final MSE `[B]`."""
+    _, _, height, width = images.shape
+    batch = len(inr_seeds)
+    shapes = spec.param_shapes()
+    # One flat buffer for all parameters (and one for their gradients) so that Adam is a handful of tensor ops.
+    flat = torch.empty(batch, spec.num_params, device=device)
+    flat_grad = torch.zeros_like(flat)
+    params, grads = _views(flat, shapes), _views(flat_grad, shapes)
+    start = init(spec, batch, seeds=inr_seeds, grid_size=(height, width), device=device)
+    for name in shapes:
+        params[name].copy_(start[name])
+    limit = None
+    if anti_alias:
+        limit = [f / spec.filters for f in nyquist(height, width)]
+        _clamp_band(spec, params, limit)
+
+    coords = grid(height, width, device=device)
+    target = _targets(images.to(device=device, dtype=torch.float32), s)
+    m, v = torch.zeros_like(flat), torch.zeros_like(flat)
+    denom = torch.empty_like(flat)
+    beta1, beta2 = ADAM_BETAS
+    for step in range(1, steps + 1):
+        loss, _ = mse_and_grad(spec, params, coords, target, grads)
+        # Adam (Kingma & Ba; the same arithmetic as torch.optim.Adam), elementwise on all INRs at once.
+        m.mul_(beta1).add_(flat_grad, alpha=1 - beta1)
+        v.mul_(beta2).addcmul_(flat_grad, flat_grad, value=1 - beta2)
+        torch.sqrt(v, out=denom).div_(math.sqrt(1 - beta2**step)).add_(ADAM_EPS)
+        flat.addcdiv_(m, denom, value=-lr / (1 - beta1**step))
+        if limit is not None:
+            _clamp_band(spec, params, limit)
+        report(step, loss)
+    with torch.no_grad():
+        final_mse = (evaluate(spec, params, coords) - target).square().mean(dim=(1, 2))
+    return {name: t.clone() for name, t in params.items()}, final_mse
+
+
+def _views(flat: torch.Tensor, shapes: dict[str, tuple[int, ...]]) -> Params:
+    out, offset = {}, 0
+    for name, shape in shapes.items():
+        size = math.prod(shape)
+        out[name] = flat[:, offset:offset + size].view(flat.shape[0], *shape)
+        offset += size
+    return out
+
+
+def _clamp_band(spec: FieldSpec, params: Params, per_filter_limit: Sequence[float]) -> None:
+    for i in range(spec.filters):
+        omega = params[f"filter{i}.omega"]  # [B, hidden, 2]
+        for axis in range(2):
+            omega[:, :, axis].clamp_(-per_filter_limit[axis], per_filter_limit[axis])
+
+
+def _targets(images: torch.Tensor, s: int) -> torch.Tensor:
+    # [N, C, H, W] -> [N*S, H*W, C], image-major
+    n, c, h, w = images.shape
+    t = images.reshape(n, c, h * w).transpose(1, 2)
+    return t.repeat_interleave(s, dim=0).contiguous()
+
+
+def _psnr_from_mse(mse: torch.Tensor) -> torch.Tensor:
+    return -10.0 * torch.log10(mse.clamp_min(1e-20))
+
+
+def _seed_list(seeds: int | Sequence[int]) -> list[int]:
+    if isinstance(seeds, bool):
+        raise ValueError("seeds must be a count or a list of seed ids")
+    if isinstance(seeds, int):
+        if seeds < 1:
+            raise ValueError(f"seeds must be >= 1, got {seeds}")
+        return list(range(seeds))
+    ids = [int(sd) for sd in seeds]
+    if not ids:
+        raise ValueError("seeds is an empty list")
+    if min(ids) < 0 or max(ids) >= _IMAGE_STRIDE:
+        raise ValueError(f"seed ids must lie in [0, {_IMAGE_STRIDE}), got {min(ids)}..{max(ids)}")
+    if len(set(ids)) != len(ids):
+        raise ValueError("seed ids repeat")
+    return ids
+
+
+def _check_images(spec: FieldSpec, images: torch.Tensor) -> None:
+    if not isinstance(images, torch.Tensor):
+        raise ValueError(f"images must be a tensor [N, C, H, W], got {type(images).__name__}")
+    if images.dim() != 4:
+        raise ValueError(f"images must have shape [N, C, H, W], got {list(images.shape)}")
+    n, c, h, w = images.shape
+    if n < 1:
+        raise ValueError("images is empty")
+    if c != spec.out_dim:
+        raise ValueError(f"images have {c} channels but the field outputs {spec.out_dim} (spec.out_dim)")
+    if h < 2 or w < 2:
+        raise ValueError(f"images must be at least 2x2 pixels, got {h}x{w}")
+    if not images.is_floating_point():
+        raise ValueError(f"images must be floating point in [0, 1], got {images.dtype}")
+    if not bool(torch.isfinite(images).all()):
+        raise ValueError("images contain NaN or infinite values")
+    lo, hi = float(images.min()), float(images.max())
+    if lo < 0.0 or hi > 1.0:
+        raise ValueError(f"image values must lie in [0, 1], got [{lo:g}, {hi:g}]")
