@@ -7,7 +7,8 @@ from cinr_web.runs.models import Artifact, FitChunk, MetricPoint, Run
 
 
 def progress_bar(value: float) -> str:
-    return format_html('<progress value="{:.3f}" max="1" style="width:6em"></progress> {:.0f}%', value, value * 100)
+    return format_html('<progress value="{}" max="1" style="width:6em"></progress> {}%', f"{value:.3f}",
+                       f"{value * 100:.0f}")
 
 
 class ArtifactInline(admin.TabularInline):
