@@ -164,3 +164,68 @@ def test_it_uploads_a_zip_and_shows_its_images(page, tmp_path):
     assert "not-an-image.png" in error.inner_text()
     assert not ImageDataset.objects.filter(name="browser-bad").exists()
     shot(page, "upload-error")
+
+
+def loaded(page, selector: str, width: int | None = None, timeout: float = 30_000) -> None:
+    """Waits until the <img> at `selector` has loaded (optionally at a given natural width)."""
+    check = f"i.naturalWidth === {width}" if width else "i.naturalWidth > 0"
+    page.wait_for_function(f"(() => {{ const i = document.querySelector('{selector}'); "
+                           f"return i && i.complete && {check}; }})()", timeout=timeout)
+
+
+def start_tiny_fit(page, dataset) -> int:
+    """Fills the dataset page's fit form (tiny SIREN, few steps) and returns the new INR set's id."""
+    page.goto(f"/datasets/{dataset.pk}/")
+    page.get_by_label("Architecture").select_option("siren")
+    page.get_by_label("Hidden width").fill("16")
+    page.get_by_label("Layers / filters").fill("2")
+    page.get_by_label("Seeds per image").fill("2")
+    page.get_by_label("Steps").fill("150")
+    page.get_by_role("button", name="Start fitting").click()
+    page.wait_for_url(re.compile(r"/inrsets/\d+/"), timeout=30_000)
+    return int(re.search(r"/inrsets/(\d+)/", page.url).group(1))
+
+
+def test_it_fits_a_tiny_set_and_shows_reconstructions_and_augmentations(page, tiny_digits_dataset):
+    from cinr_web.inrsets.models import INRSet
+
+    inrset_id = start_tiny_fit(page, tiny_digits_dataset)
+    # The page follows the fit over its websocket and reloads itself when the fit has finished.
+    finished = "['succeeded', 'failed', 'cancelled'].includes(document.querySelector('#fit-panel [data-status]')" \
+               ".textContent.trim()) && document.readyState === 'complete'"
+    page.wait_for_function(finished, timeout=90_000)
+    inrset = INRSet.objects.get(pk=inrset_id)
+    assert inrset.status == "succeeded", inrset.fit_run.error
+    page.locator("#views").wait_for(state="visible", timeout=30_000)
+    loaded(page, "#view-original", 8)
+    loaded(page, "#view-reconstruction", 8)
+    loaded(page, "#view-4x", 32)
+    loaded(page, "#view-spectrum", 32)  # needs inr.spectrum (inr-fit)
+    assert page.locator("#fit-panel [data-status]").inner_text() == "succeeded"
+    page.wait_for_function("document.querySelector('#psnr-histogram .bars') !== null")
+    shot(page, "inrset-after-fit")
+
+    # Augmentations re-render through the render API.
+    page.get_by_label("Rotation").fill("90")
+    page.wait_for_function("(document.getElementById('aug-after').dataset.query || '').includes('rotate=90')")
+    loaded(page, "#aug-after", 32)
+    page.get_by_label("Permute neurons").check()
+    page.wait_for_function("(document.getElementById('aug-after').dataset.query || '').includes('permute=true')")
+    loaded(page, "#pair-a", 32)
+    loaded(page, "#pair-b", 32)
+    assert "seed 0" in page.locator("#pair-a-caption").inner_text()
+    assert "seed 1" in page.locator("#pair-b-caption").inner_text()
+    # Another image, from the keyboard.
+    page.get_by_role("button", name="Next image").focus()
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.getElementById('view-original').src.endsWith('/1/image.png')")
+    loaded(page, "#view-reconstruction", 8)
+    shot(page, "inrset-augmented")
+
+    # The fit's run page draws its history; the overview lists the set as succeeded.
+    page.goto(f"/runs/{inrset.fit_run.pk}/")
+    page.wait_for_function("Number(document.getElementById('chart-loss').dataset.points || 0) > 0")
+    shot(page, "fit-run-page")
+    page.goto("/")
+    assert page.locator(f"[data-live-inrset='{inrset_id}'] [data-status]").inner_text() == "succeeded"
+    shot(page, "overview")

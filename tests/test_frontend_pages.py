@@ -119,7 +119,7 @@ def test_it_serves_plotly_from_the_installed_package_and_our_assets(client):
     response = client.get(reverse("frontend:asset", args=["plotly.min.js"]))
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/javascript")
-    body = b"".join(response.streaming_content)
+    body = response.content
     with open(f"{plotly.__path__[0]}/package_data/plotly.min.js", "rb") as f:
         assert body == f.read()
     cached = client.get(reverse("frontend:asset", args=["plotly.min.js"]), HTTP_IF_NONE_MATCH=response["ETag"])

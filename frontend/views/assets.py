@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import plotly
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseNotModified
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotModified
 from django.views.decorators.http import require_GET
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static" / "frontend"
@@ -35,22 +35,25 @@ def asset_path(name: str) -> Path:
     return path
 
 
-@lru_cache(maxsize=64)
-def _etag(path: str, mtime_ns: int, size: int) -> str:
-    return '"' + hashlib.sha1(f"{path}:{mtime_ns}:{size}".encode()).hexdigest()[:16] + '"'
+@lru_cache(maxsize=32)
+def _read(path: str, mtime_ns: int, size: int) -> tuple[bytes, str]:
+    """(content, ETag) of an asset file version; small and few, so kept in memory (an ASGI server streams sync
+    file iterators poorly)."""
+    content = Path(path).read_bytes()
+    return content, '"' + hashlib.sha1(content).hexdigest()[:16] + '"'
 
 
 @require_GET
 def asset(request: HttpRequest, name: str) -> HttpResponse:
     path = asset_path(name)
     stat = path.stat()
-    etag = _etag(str(path), stat.st_mtime_ns, stat.st_size)
+    content, etag = _read(str(path), stat.st_mtime_ns, stat.st_size)
     if request.headers.get("If-None-Match") == etag:
-        return HttpResponseNotModified()
+        return HttpResponseNotModified(headers={"ETag": etag})
     content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     if content_type.startswith("text/") or content_type.endswith("javascript"):
         content_type += "; charset=utf-8"
-    response = FileResponse(path.open("rb"), content_type=content_type)
+    response = HttpResponse(content, content_type=content_type)
     response["ETag"] = etag
     response["Cache-Control"] = "public, max-age=3600"
     response["X-Content-Type-Options"] = "nosniff"

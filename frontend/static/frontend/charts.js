@@ -54,12 +54,16 @@ CINR.MetricChart = class MetricChart {
       title: { text: this.options.title || "", font: { size: 15 } },
       margin: { l: 60, r: 20, t: this.options.title ? 40 : 15, b: 45 },
       xaxis: { title: { text: "step" } },
-      yaxis: { title: { text: this.options.yTitle || "" }, type: this.options.logY ? "log" : "linear" },
+      yaxis: Object.assign({ title: { text: this.options.yTitle || "" }, type: this.options.logY ? "log" : "linear" },
+                           this.options.logY ? { exponentformat: "power", dtick: 1 } : {}),
       legend: { orientation: "h", y: -0.25 },
       font: { family: "system-ui, sans-serif", size: 13 },
       paper_bgcolor: "rgba(0,0,0,0)",
       showlegend: traces.length > 1,
+      annotations: traces.length ? [] : [{ text: "No points yet", showarrow: false, xref: "paper", yref: "paper",
+                                           x: 0.5, y: 0.5, font: { size: 15, color: "#5b6577" } }],
     };
+    if (!traces.length) { layout.xaxis.visible = false; layout.yaxis.visible = false; }
     Plotly.react(this.el, traces, layout, { responsive: true, displaylogo: false });
     this.drawn = true;
     this.el.dataset.points = String(this.count());

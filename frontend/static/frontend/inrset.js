@@ -11,9 +11,10 @@
   const progress = document.getElementById("fit-progress");
   const text = document.getElementById("fit-text");
   const status = panel.querySelector("[data-status]");
+  let reloading = false;
   const fitChart = new CINR.MetricChart(document.getElementById("fit-chart"), ["loss", "psnr_mean"],
                                         { yTitle: "loss / PSNR (dB)" });
-  if (!CINR.FINISHED.includes(status.textContent.trim()) || !ready) {
+  if (!CINR.FINISHED.includes(status.textContent.trim())) {
     CINR.socket("/ws/inrsets/" + inrsetId + "/", function (event) {
       CINR.feedCharts([fitChart], event);
       if (event.kind === "progress") {
@@ -24,8 +25,11 @@
       if (event.kind === "history" || event.kind === "status") {
         if (event.status) CINR.setStatus(status, event.status);
         if (event.progress !== undefined) CINR.setProgress(progress, event.progress);
-        if (event.status === "succeeded" && !ready) setTimeout(() => location.reload(), 500);
-        if (event.status === "failed" && event.error) text.textContent = event.error;
+        // The page rendered before the end: reload once, so the server renders the finished set (or its error).
+        if (CINR.FINISHED.includes(event.status) && !ready && !reloading) {
+          reloading = true;
+          setTimeout(() => location.reload(), 500);
+        }
       }
     });
   } else {
