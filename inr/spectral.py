@@ -34,9 +34,15 @@ def spectrum(images: torch.Tensor) -> torch.Tensor:
     return torch.log1p(_power(images).sqrt()).to(torch.float32)
 
 
-def band_mask(height: int, width: int, factor: int) -> torch.Tensor:
+# The Hann window turns a pure tone into a main lobe two bins wide on each side: a tone just inside the band edge
+# puts energy into the first two bins past it. Those bins count as in band, so that only frequencies really above the
+# grid's Nyquist show up as out of band.
+HANN_GUARD_BINS = 2
+
+
+def band_mask(height: int, width: int, factor: int, guard: int = HANN_GUARD_BINS) -> torch.Tensor:
     """`[factor*H, factor*W]` bool, True for the centred FFT bins of a factor x render whose frequency lies within
-    the original H x W grid's Nyquist band (per axis |f| <= pi / original pixel spacing)."""
+    the original H x W grid's Nyquist band (per axis |f| <= pi / original pixel spacing) plus `guard` bins."""
     masks = []
     for n in (height, width):
         fine = factor * n
@@ -44,14 +50,15 @@ def band_mask(height: int, width: int, factor: int) -> torch.Tensor:
         # pi / spacing with spacing = 2 / (n - 1), fine_spacing = 2 / (fine - 1)
         edge = fine * (n - 1) / (2.0 * (fine - 1))
         k = torch.arange(fine) - fine // 2
-        masks.append(k.abs().to(torch.float64) <= edge + 1e-9)
+        masks.append(k.abs().to(torch.float64) <= edge + guard + 1e-9)
     return masks[0][:, None] & masks[1][None, :]
 
 
 def out_of_band_energy(spec: FieldSpec, params: Params, height: int, width: int, factor: int = 4) -> torch.Tensor:
     """Fraction `[B]` of the Hann-windowed spectral energy of each INR rendered at factor x the `height` x `width`
-    grid that lies outside that grid's band. An INR without aliasing puts (almost) nothing there: what it shows
-    between the original pixels is the image, not frequencies the grid could not see."""
+    grid that lies outside that grid's band (beyond the window's main lobe, see `band_mask`). An INR without
+    aliasing puts (almost) nothing there: what it shows between the original pixels is the image, not frequencies
+    the grid could not see."""
     check_params(spec, params)
     if factor < 1:
         raise ValueError(f"factor must be >= 1, got {factor}")
