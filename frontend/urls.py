@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from frontend.views import assets, explorer, pages, runs
+from frontend.views import assets, explorer, inrs, pages, runs
 
 app_name = "frontend"
 
@@ -18,6 +18,7 @@ urlpatterns = [
     path("datasets/<int:pk>/fit/", pages.dataset_fit, name="dataset_fit"),
     path("inrsets/<int:pk>/", pages.inrset_detail, name="inrset"),
     path("inrsets/<int:pk>/train/", pages.inrset_train, name="inrset_train"),
+    path("inrsets/<int:pk>/inrs/<int:index>/band.json", inrs.band, name="inr_band"),
     path("runs/compare/", runs.compare, name="compare"),
     path("runs/<int:pk>/", runs.run_detail, name="run"),
     path("runs/<int:pk>/cancel/", runs.run_cancel, name="run_cancel"),

@@ -200,7 +200,8 @@ def test_it_fits_a_tiny_set_and_shows_reconstructions_and_augmentations(page, ti
     loaded(page, "#view-original", 8)
     loaded(page, "#view-reconstruction", 8)
     loaded(page, "#view-4x", 32)
-    loaded(page, "#view-spectrum", 32)  # needs inr.spectrum (inr-fit)
+    loaded(page, "#view-spectrum", 32)
+    page.wait_for_function("document.getElementById('band-facts').textContent.includes('outside the grid')")
     assert page.locator("#fit-panel [data-status]").inner_text() == "succeeded"
     page.wait_for_function("document.querySelector('#psnr-histogram .bars') !== null")
     shot(page, "inrset-after-fit")

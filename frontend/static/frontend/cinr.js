@@ -74,6 +74,9 @@ window.CINR = (function () {
     el.value = progress;
     el.textContent = Math.round(progress * 100) + "%";
     el.setAttribute("aria-valuetext", Math.round(progress * 100) + "%");
+    el.title = Math.round(progress * 100) + "%";
+    const text = el.parentElement && el.parentElement.querySelector("[data-progress-text]");
+    if (text) text.textContent = Math.round(progress * 100) + "%";
   }
 
   // Rows marked data-live-run="<id>" or data-live-inrset="<id>" follow their websocket: status and progress.

@@ -78,6 +78,22 @@
     document.getElementById("view-spectrum").src = renderUrl(c.inr, { size: 4 * height, spectrum: "true" });
     renderAugmented();
     drawPair();
+    showBand(c.inr);
+  }
+
+  // Energy of the 4x render outside the grid's band (and an MFN's band limit against Nyquist), under the spectrum.
+  function showBand(inr) {
+    const facts = document.getElementById("band-facts");
+    if (!facts) return;
+    facts.textContent = "";
+    CINR.fetchJSON(viewer.dataset.bandUrl.replace("/inrs/0/", "/inrs/" + inr + "/")).then(function (band) {
+      let text = "Energy outside the grid's band: " + Number(band.out_of_band_energy).toExponential(1) + " of the total.";
+      if (band.band_limit) {
+        text += " Band limit " + band.band_limit.map(v => v.toFixed(1)).join(" × ") + " rad/unit vs Nyquist " +
+          band.nyquist.map(v => v.toFixed(1)).join(" × ") + ".";
+      }
+      facts.textContent = text;
+    }).catch(function (err) { facts.textContent = err.message; });
   }
 
   document.getElementById("prev-image").addEventListener("click", () => { imageInput.value = current().image - 1; showImage(); });
