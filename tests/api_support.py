@@ -6,8 +6,9 @@ inrsets.services.merge_chunks), in-process, so tests that only read an INR set n
 
 from __future__ import annotations
 
-import inr
 from rest_framework.test import APIClient
+
+import inr
 
 TINY_SPEC = inr.FieldSpec.siren(hidden=8, layers=3)
 
