@@ -1,0 +1,315 @@
+"""Relational Transformer over the computation graph of an INR (Zhang et al. 2023, "Neural networks are graphs";
+Kofinas et al. 2024), written for CINR's `inr.Graph`.
+
+Design, in words:
+- Input embeddings. Each node's features (SIREN: bias; MFN: bias and filter phase) and each edge's features (weights,
+  MFN filter frequencies) are first standardised per *group* with dataset statistics (`set_normalization`): a node
+  group is a layer, an edge group is a (source layer, destination layer) pair. The groups are the same for every
+  neuron of a hidden layer, so standardising cannot break the permutation symmetry. A small MLP embeds the scalars;
+  a learned embedding of the node's position id (`inr.Graph.node_position`: one id per input/output neuron, ONE id
+  shared by all neurons of a hidden layer) and of the edge's group is added.
+- Attention along existing edges only. Every directed edge s -> t gives two messages: s to t ("forward") and t to s
+  ("backward"), so input neurons hear from the layer above and output neurons from the layer below. Queries, keys and
+  values are conditioned on the edge: q = Wq h_receiver + Eq(e), k = Wk h_sender + Ek(e), v = Wv h_sender * Em(e) +
+  Ev(e), with separate edge projections per direction. The softmax runs over each receiver's incident edges (a
+  segment softmax with `index_add_`), never over the dense N x N matrix: a SIREN 2-32-32-1 has 1,120 edges against
+  4,489 node pairs.
+- Edge updates for existing edges only: e <- LN(e + MLP(e W_e + h_s W_s + h_t W_t)), then a feed-forward block.
+- Readout, invariant to hidden-neuron permutations: mean and max over each hidden layer's neurons, the input and
+  output neurons' features in their fixed order, and the mean edge feature per edge group, then a linear map to
+  `feature_dim`.
+
+Optional extension (`probe_points > 0`, off by default as in the paper): probe features, the activation of every
+neuron at `probe_points` learned input coordinates, embedded and added to the node embeddings. They make the encoder
+query the field; the paper's results, and ours by default, use weights only.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+import inr
+
+
+@dataclass
+class EncoderConfig:
+    """Size of the Relational Transformer. The defaults are CPU-friendly; see bench/encoder.py for their speed."""
+
+    d_node: int = 64  # node embedding width
+    d_edge: int = 16  # edge embedding width (per-edge work dominates the cost: E >> N)
+    d_attn: int = 32  # total width of queries/keys/values over all heads
+    heads: int = 4
+    layers: int = 2
+    d_ff: int = 128  # hidden width of the node feed-forward block (edges use 2 * d_edge)
+    feature_dim: int = 128  # width of the encoder's output features
+    dropout: float = 0.0
+    probe_points: int = 0  # > 0: add probe features at this many learned coordinates (extension, off by default)
+
+    def __post_init__(self) -> None:
+        if self.d_attn % self.heads != 0:
+            raise ValueError(f"d_attn ({self.d_attn}) must be divisible by heads ({self.heads})")
+        for name in ("d_node", "d_edge", "d_attn", "heads", "layers", "d_ff", "feature_dim"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"EncoderConfig.{name} must be positive")
+        if self.probe_points < 0:
+            raise ValueError("EncoderConfig.probe_points must be >= 0")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> EncoderConfig:
+        known = set(cls.__dataclass_fields__)
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown EncoderConfig fields: {sorted(unknown)}")
+        return cls(**d)
+
+
+def _mlp(d_in: int, d_hidden: int, d_out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(d_in, d_hidden), nn.GELU(), nn.Linear(d_hidden, d_out))
+
+
+@dataclass(frozen=True)
+class _Block:
+    """The edges of one weight tensor: a full bipartite block from graph layer `src` (n_in neurons) to `dst`
+    (n_out neurons), stored in the sparse edge list at [start, start + n_out * n_in) row-major over [out, in]."""
+
+    src: int
+    dst: int
+    start: int
+    n_out: int
+    n_in: int
+
+
+class RTLayer(nn.Module):
+    """One Relational Transformer block: edge-conditioned attention along edges, node FFN, edge update.
+
+    Works block by block: `hs[l]` [B, n_l, dn] are graph layer l's nodes, `es[j]` [B, n_out, n_in, de] block j's
+    edges. Messages only travel along edges, and each block is a dense tensor, so everything is batched matrix
+    and broadcast arithmetic with memory and compute proportional to the number of edges E (not N^2), and no
+    gather/scatter (slow on CPUs, in particular their backward)."""
+
+    def __init__(self, cfg: EncoderConfig) -> None:
+        super().__init__()
+        self.heads = cfg.heads
+        self.d_head = cfg.d_attn // cfg.heads
+        dn, de, da = cfg.d_node, cfg.d_edge, cfg.d_attn
+        self.node_qkv = nn.Linear(dn, 3 * da, bias=False)
+        # Edge-conditioned parts of q, k, v (additive) and a multiplicative modulation of v, for both directions
+        # (forward: sender src -> receiver dst; backward: sender dst -> receiver src).
+        self.edge_qkvm = nn.Linear(de, 2 * 4 * da)
+        self.attn_out = nn.Linear(da, dn)
+        self.node_norm0 = nn.LayerNorm(dn)
+        self.node_ff = _mlp(dn, cfg.d_ff, dn)
+        self.node_norm1 = nn.LayerNorm(dn)
+        self.edge_in = nn.Linear(de, 2 * de)
+        self.edge_src = nn.Linear(dn, 2 * de, bias=False)
+        self.edge_dst = nn.Linear(dn, 2 * de, bias=False)
+        self.edge_out = nn.Sequential(nn.GELU(), nn.Linear(2 * de, de))
+        self.edge_norm0 = nn.LayerNorm(de)
+        self.edge_ff = _mlp(de, 2 * de, de)
+        self.edge_norm1 = nn.LayerNorm(de)
+        self.dropout = nn.Dropout(cfg.dropout)
+
+    def forward(self, hs: list[torch.Tensor], es: list[torch.Tensor], blocks: list[_Block]) -> tuple[
+            list[torch.Tensor], list[torch.Tensor]]:
+        hh, dh = self.heads, self.d_head
+        scale = 1.0 / math.sqrt(dh)
+        # unbind (not indexing): its backward stacks the gradients instead of zero-filling a full tensor per part.
+        qkv = [self.node_qkv(h).unflatten(-1, (3, hh, dh)).unbind(2) for h in hs]  # per layer 3 x [B, n, H, dh]
+        # Attention logits and values per block and direction; the softmax of a receiver spans all its edges.
+        logits_f, logits_b, values_f, values_b = [], [], [], []
+        lse_parts: list[list[torch.Tensor]] = [[] for _ in hs]  # per receiving layer: log-sum-exp over senders
+        for blk, e in zip(blocks, es, strict=True):
+            # Edge parts [B, o, i, H, dh]: forward (receiver o = dst, sender i = src) q, k, v, v-modulation, then
+            # the same four for backward (receiver i, sender o).
+            fq, fk, fv, fm, bq, bk, bv, bm = self.edge_qkvm(e).unflatten(-1, (8, hh, dh)).unbind(3)
+            (q_src, k_src, v_src), (q_dst, k_dst, v_dst) = qkv[blk.src], qkv[blk.dst]  # [B, i|o, H, dh]
+            lf = ((q_dst[:, :, None] + fq) * (k_src[:, None, :] + fk)).sum(-1) * scale  # [B, o, i, H]
+            values_f.append(v_src[:, None, :] * fm + fv)  # [B, o, i, H, dh]
+            lb = ((q_src[:, None, :] + bq) * (k_dst[:, :, None] + bk)).sum(-1) * scale  # [B, o, i, H]
+            values_b.append(v_dst[:, :, None] * bm + bv)
+            logits_f.append(lf)
+            logits_b.append(lb)
+            lse_parts[blk.dst].append(torch.logsumexp(lf, dim=2))  # [B, o, H]
+            lse_parts[blk.src].append(torch.logsumexp(lb, dim=1))  # [B, i, H]
+        lse = [torch.logsumexp(torch.stack(parts), dim=0) for parts in lse_parts]  # per layer [B, n, H]
+        agg: list[torch.Tensor | None] = [None] * len(hs)
+        for j, blk in enumerate(blocks):
+            attn_f = self.dropout(torch.exp(logits_f[j] - lse[blk.dst][:, :, None]))  # [B, o, i, H]
+            attn_b = self.dropout(torch.exp(logits_b[j] - lse[blk.src][:, None, :]))
+            to_dst = (attn_f.unsqueeze(-1) * values_f[j]).sum(2)  # [B, o, H, dh]
+            to_src = (attn_b.unsqueeze(-1) * values_b[j]).sum(1)  # [B, i, H, dh]
+            agg[blk.dst] = to_dst if agg[blk.dst] is None else agg[blk.dst] + to_dst
+            agg[blk.src] = to_src if agg[blk.src] is None else agg[blk.src] + to_src
+        new_hs = []
+        for h, a in zip(hs, agg, strict=True):
+            h = self.node_norm0(h + self.dropout(self.attn_out(a.flatten(-2))))
+            new_hs.append(self.node_norm1(h + self.dropout(self.node_ff(h))))
+
+        # Edge update, for the existing edges only: e <- e + MLP(e W_e + h_src W_s + h_dst W_t).
+        hs_src = [self.edge_src(h) for h in new_hs]  # per layer [B, n, 2de]
+        hs_dst = [self.edge_dst(h) for h in new_hs]
+        new_es = []
+        for blk, e in zip(blocks, es, strict=True):
+            upd = self.edge_in(e) + hs_src[blk.src][:, None, :] + hs_dst[blk.dst][:, :, None]  # [B, o, i, 2de]
+            e = self.edge_norm0(e + self.dropout(self.edge_out(upd)))
+            new_es.append(self.edge_norm1(e + self.dropout(self.edge_ff(e))))
+        return new_hs, new_es
+
+
+class RelationalTransformer(nn.Module):
+    """Permutation-invariant encoder of INR weights: `model(graph) -> [B, feature_dim]`,
+    `model.encode_params(params) -> [B, feature_dim]`."""
+
+    def __init__(self, spec: inr.FieldSpec, config: EncoderConfig | None = None) -> None:
+        super().__init__()
+        self.spec = spec
+        self.config = config = config or EncoderConfig()
+        layout = inr.graph_layout(spec)
+        node_layer = layout.node_layer.clone()
+        if bool((node_layer[1:] < node_layer[:-1]).any()):
+            raise ValueError("inr.graph_layout must list nodes layer by layer")
+        self.num_nodes = layout.num_nodes
+        self.num_edges = layout.num_edges
+        self.node_dim = layout.node_features
+        self.edge_dim = layout.edge_features
+        self.layer_sizes = list(layout.layer_sizes)
+        self.hidden_layers = list(layout.hidden_layers)
+        # One block (and one edge group) per weight tensor, in edge order.
+        self.edge_blocks: list[_Block] = []
+        start = 0
+        for role in layout.weights:
+            n_out, n_in = self.layer_sizes[role.dst_layer], self.layer_sizes[role.src_layer]
+            self.edge_blocks.append(_Block(role.src_layer, role.dst_layer, start, n_out, n_in))
+            start += n_out * n_in
+        if start != self.num_edges:
+            raise ValueError("the graph's weight blocks do not cover its edges")
+        edge_group = torch.cat([torch.full((b.n_out * b.n_in,), j, dtype=torch.long)
+                                for j, b in enumerate(self.edge_blocks)])
+        self.register_buffer("edge_group", edge_group, persistent=False)
+        self.register_buffer("node_layer", node_layer, persistent=False)
+        self.register_buffer("node_position", layout.node_position.clone(), persistent=False)
+        # Dataset statistics for standardising the raw features (set_normalization); identity until set.
+        num_layers, num_groups = len(self.layer_sizes), len(self.edge_blocks)
+        self.register_buffer("node_mean", torch.zeros(num_layers, self.node_dim))
+        self.register_buffer("node_std", torch.ones(num_layers, self.node_dim))
+        self.register_buffer("edge_mean", torch.zeros(num_groups, self.edge_dim))
+        self.register_buffer("edge_std", torch.ones(num_groups, self.edge_dim))
+
+        dn, de = config.d_node, config.d_edge
+        self.node_embed = _mlp(self.node_dim, dn, dn)
+        self.edge_embed = _mlp(self.edge_dim, de, de)
+        self.position_embed = nn.Embedding(layout.num_positions, dn)
+        self.edge_group_embed = nn.Embedding(num_groups, de)
+        if config.probe_points > 0:
+            # Learned probe coordinates in [-1, 1]^2 (the fitting grid's range), and an embedding of activations.
+            gen = torch.Generator().manual_seed(0)
+            self.probe_coords = nn.Parameter(torch.rand(config.probe_points, 2, generator=gen) * 2 - 1)
+            self.probe_embed = _mlp(config.probe_points, dn, dn)
+        self.blocks = nn.ModuleList([RTLayer(config) for _ in range(config.layers)])
+        num_fixed = self.layer_sizes[0] + self.layer_sizes[-1]  # input and output neurons keep their order
+        readout_dim = (2 * len(self.hidden_layers) + num_fixed) * dn + num_groups * de
+        self.readout = nn.Sequential(nn.LayerNorm(readout_dim), nn.Linear(readout_dim, config.feature_dim))
+
+    @property
+    def feature_dim(self) -> int:
+        return self.config.feature_dim
+
+    @torch.no_grad()
+    def set_normalization(self, params: inr.Params, max_inrs: int = 4096) -> None:
+        """Standardise inputs with per-group mean and std measured on (up to `max_inrs` of) `params`."""
+        inr.check_params(self.spec, params)
+        take = {k: v[:max_inrs].to(self.node_mean.device, torch.float64) for k, v in params.items()}
+        g = inr.to_graph(self.spec, take, dense=False)
+        nodes, edges = g.node_features, g.edge_values  # [B, N, Fn], [B, E, Fe]
+        for layer in range(len(self.layer_sizes)):
+            x = nodes[:, self.node_layer == layer].reshape(-1, self.node_dim)
+            self.node_mean[layer] = x.mean(0).to(self.node_mean.dtype)
+            self.node_std[layer] = _safe_std(x).to(self.node_std.dtype)
+        for group in range(len(self.edge_blocks)):
+            x = edges[:, self.edge_group == group].reshape(-1, self.edge_dim)
+            self.edge_mean[group] = x.mean(0).to(self.edge_mean.dtype)
+            self.edge_std[group] = _safe_std(x).to(self.edge_std.dtype)
+
+    def forward(self, graph: inr.Graph, params: inr.Params | None = None) -> torch.Tensor:
+        """Features `[B, feature_dim]` of a batch of INR graphs. `params` are needed only with probe features."""
+        nodes = graph.node_features.to(self.node_mean.dtype)  # [B, N, Fn]
+        edges = graph.edge_values.to(self.node_mean.dtype)  # [B, E, Fe]
+        if nodes.shape[1] != self.num_nodes or edges.shape[1] != self.num_edges:
+            raise ValueError(f"graph has {nodes.shape[1]} nodes and {edges.shape[1]} edges; this encoder expects "
+                             f"{self.num_nodes} and {self.num_edges} ({self.spec})")
+        nodes = (nodes - self.node_mean[self.node_layer]) / self.node_std[self.node_layer]
+        edges = (edges - self.edge_mean[self.edge_group]) / self.edge_std[self.edge_group]
+        h = self.node_embed(nodes) + self.position_embed(self.node_position)  # [B, N, dn]
+        e = self.edge_embed(edges) + self.edge_group_embed(self.edge_group)  # [B, E, de]
+        if self.config.probe_points > 0:
+            if params is None:
+                raise ValueError("an encoder with probe features needs the params: use encode_params")
+            h = h + self.probe_embed(self._probe_features(params))
+        b = h.shape[0]
+        hs = list(h.split(self.layer_sizes, dim=1))  # per graph layer [B, n_l, dn]
+        es = [e[:, blk.start:blk.start + blk.n_out * blk.n_in].reshape(b, blk.n_out, blk.n_in, -1)
+              for blk in self.edge_blocks]  # per block [B, n_out, n_in, de]
+        for block in self.blocks:
+            hs, es = block(hs, es, self.edge_blocks)
+        return self.readout(self._pool(hs, es))
+
+    def encode_params(self, params: inr.Params) -> torch.Tensor:
+        """Features `[B, feature_dim]` of INRs given as params (dict of `[B, ...]` tensors)."""
+        dtype = self.node_mean.dtype
+        params = {k: v.to(self.node_mean.device, dtype) for k, v in params.items()}
+        return self(inr.to_graph(self.spec, params, dense=False), params)
+
+    def _pool(self, hs: list[torch.Tensor], es: list[torch.Tensor]) -> torch.Tensor:
+        # -> [B, readout_dim], invariant to permutations of hidden neurons: hidden layers are pooled (mean, max),
+        # input and output neurons (never permuted) are kept in order, edges are averaged per block.
+        parts = []
+        for layer in self.hidden_layers:
+            parts += [hs[layer].mean(1), hs[layer].amax(1)]
+        parts += [hs[0].flatten(1), hs[-1].flatten(1)]
+        parts += [e.mean(dim=(1, 2)) for e in es]
+        return torch.cat(parts, dim=1)
+
+    def _probe_features(self, params: inr.Params) -> torch.Tensor:
+        """Activation of every graph node at the learned coordinates: `[B, N, probe_points]`, nodes layer-major."""
+        acts = layer_activations(self.spec, params, self.probe_coords.to(next(iter(params.values())).dtype))
+        out = torch.cat(acts, dim=2).transpose(1, 2)  # [B, N, P]
+        if out.shape[1] != self.num_nodes:
+            raise ValueError("probe activations do not line up with the graph's nodes")
+        return out
+
+
+def _safe_std(x: torch.Tensor) -> torch.Tensor:
+    std = x.std(0, unbiased=False) if x.shape[0] > 1 else torch.ones(x.shape[1], dtype=x.dtype)
+    return torch.where(std > 1e-8, std, torch.ones_like(std))
+
+
+def layer_activations(spec: inr.FieldSpec, params: inr.Params, coords: torch.Tensor) -> list[torch.Tensor]:
+    """Activations of every layer of the field at `coords` [P, 2], input layer first: list of `[B, P, width]`,
+    in the order of the graph's node layers (inputs, hidden layers, outputs)."""
+    b = next(iter(params.values())).shape[0]
+    x = coords.unsqueeze(0).expand(b, -1, -1)  # [B, P, 2]
+    acts = [x]
+    if spec.arch == "siren":
+        h = x
+        for i in range(spec.layers):
+            h = torch.baddbmm(params[f"layer{i}.bias"].unsqueeze(1), h, params[f"layer{i}.weight"].transpose(1, 2))
+            if i < spec.layers - 1:
+                h = torch.sin(spec.omega0 * h)
+            acts.append(h)
+        return acts
+    z = None
+    for i in range(spec.filters):
+        g = torch.sin(torch.baddbmm(params[f"filter{i}.phi"].unsqueeze(1), x,
+                                    params[f"filter{i}.omega"].transpose(1, 2)))
+        z = g if z is None else z * g  # z^(i+1): hidden layer i of the graph
+        acts.append(z)
+        z = torch.baddbmm(params[f"linear{i}.bias"].unsqueeze(1), z, params[f"linear{i}.weight"].transpose(1, 2))
+    acts.append(z)
+    return acts

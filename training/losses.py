@@ -1,0 +1,52 @@
+"""SimCLR's NT-Xent loss (paper eq. 6) and positive-pair retrieval accuracy within a batch."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def _similarities(z_a: torch.Tensor, z_b: torch.Tensor) -> torch.Tensor:
+    """Cosine similarities of all 2N views with each other, `[2N, 2N]`, self-similarity masked to -inf.
+
+    Rows 0..N-1 are view a of examples 0..N-1, rows N..2N-1 view b, so the positive of row i is row (i + N) mod 2N.
+    """
+    if z_a.shape != z_b.shape or z_a.dim() != 2:
+        raise ValueError(f"z_a and z_b must both be [N, D]; got {list(z_a.shape)} and {list(z_b.shape)}")
+    z = F.normalize(torch.cat([z_a, z_b], dim=0), dim=1)  # [2N, D], unit rows
+    sim = z @ z.T  # [2N, 2N] cosine similarities
+    self_mask = torch.eye(sim.shape[0], dtype=torch.bool, device=sim.device)
+    return sim.masked_fill(self_mask, float("-inf"))  # the indicator 1[k != i] of eq. 6
+
+
+def _positive_index(n: int, device: torch.device) -> torch.Tensor:
+    return torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(device)  # [2N]
+
+
+def nt_xent(z_a: torch.Tensor, z_b: torch.Tensor, temperature: float) -> torch.Tensor:
+    """NT-Xent, eq. 6, averaged over all 2N anchors (both views of each of N positive pairs).
+
+    z_a, z_b: [N, D] projections of the two views; row i of z_a and row i of z_b are a positive pair.
+    l(i, j) = -log( exp(sim(z_i, z_j) / t) / sum_{k != i} exp(sim(z_i, z_k) / t) ): for each anchor the denominator
+    has 2N - 1 terms: its positive and the 2N - 2 other views in the batch.
+    """
+    if temperature <= 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    n = z_a.shape[0]
+    if n < 2:
+        raise ValueError("nt_xent needs at least 2 pairs (a negative for each anchor)")
+    logits = _similarities(z_a, z_b) / temperature  # [2N, 2N]
+    # Cross-entropy with the positive as the target class = -log softmax over the 2N - 1 non-self entries.
+    return F.cross_entropy(logits, _positive_index(n, logits.device))
+
+
+@torch.no_grad()
+def retrieval_accuracy(z_a: torch.Tensor, z_b: torch.Tensor, ks: tuple[int, ...] = (1, 5)) -> dict[str, float]:
+    """Fraction of the 2N anchors whose positive is among the k most similar other views, for each k:
+    {"top1": ..., "top5": ...}. k is capped at 2N - 1 (then it is trivially 1)."""
+    sim = _similarities(z_a.float(), z_b.float())  # [2N, 2N]
+    positive = _positive_index(z_a.shape[0], sim.device)
+    pos_sim = sim.gather(1, positive.unsqueeze(1))  # [2N, 1]
+    # Rank of the positive = number of other views strictly more similar (ties count in the positive's favour).
+    rank = (sim > pos_sim).sum(dim=1)  # [2N]
+    return {f"top{k}": float((rank < k).float().mean()) for k in ks}
