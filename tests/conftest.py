@@ -72,7 +72,11 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix) -
 
     for alias in connections:
         test = connections[alias].settings_dict.setdefault("TEST", {})
-        if connections[alias].vendor != "sqlite":
+        if connections[alias].vendor == "sqlite":
+            # A file, not shared-cache memory: the worker thread's connection then waits for locks (busy timeout)
+            # instead of failing at once with "database table is locked".
+            test["NAME"] = os.path.join(tempfile.gettempdir(), f"cinr-test-{SESSION_TAG}.sqlite3")
+        else:
             test["NAME"] = f"test_{connections[alias].settings_dict['NAME']}_{SESSION_TAG}"
 
 

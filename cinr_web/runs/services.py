@@ -37,19 +37,27 @@ def _user(user):
 
 
 def _send(run_id: int) -> None:
-    """Sends the task message(s) of a run; runs after commit. Marks the run dispatched."""
+    """Sends the task message(s) of a run; runs after commit. Marks the run dispatched once the broker took them.
+
+    If the broker is unreachable the run stays queued and undispatched (and the error is logged): the request that
+    started it still succeeds, and the run can be re-run once Redis is back.
+    """
     from cinr_web.celery import app
 
     run = Run.objects.filter(pk=run_id).first()
     if run is None or run.status != Status.QUEUED or run.dispatched_at is not None:
         return
-    Run.objects.filter(pk=run_id).update(dispatched_at=timezone.now())
     task = TASK_OF_KIND[run.kind]
-    if run.kind == Run.Kind.FIT:
-        for index in run.chunks.order_by("index").values_list("index", flat=True):
-            app.send_task(task, args=[run.pk, index])
-    else:
-        app.send_task(task, args=[run.pk])
+    try:
+        if run.kind == Run.Kind.FIT:
+            for index in run.chunks.order_by("index").values_list("index", flat=True):
+                app.send_task(task, args=[run.pk, index])
+        else:
+            app.send_task(task, args=[run.pk])
+    except Exception:  # noqa: BLE001 - kombu raises many kinds; the run row says what happened
+        log.exception("could not enqueue run %s; it stays queued (re-run it when the broker is back)", run_id)
+        return
+    Run.objects.filter(pk=run_id).update(dispatched_at=timezone.now())
 
 
 def dispatch(run: Run) -> None:
