@@ -88,3 +88,49 @@ def test_it_sends_history_then_relays_published_events(normal_user):
         await communicator.disconnect()
 
     async_to_sync(scenario)()
+
+
+FINISHED = ("succeeded", "failed", "cancelled")
+
+
+def test_it_streams_the_points_a_real_worker_publishes_while_fitting(celery_worker, tiny_digits_dataset,
+                                                                     normal_user):
+    """A real Celery worker fits a tiny INR set; both streams get the history, then live points and statuses."""
+    import inr
+    from cinr_web.inrsets.services import start_fit
+
+    inrset = start_fit(tiny_digits_dataset, inr.FieldSpec.siren(hidden=8), {"steps": 1500, "lr": 1e-3},
+                       seeds_per_image=2)
+    run = inrset.fit_run
+    headers = session_headers(normal_user)
+
+    async def scenario():
+        run_ws, connected, _ = await connect(f"/ws/runs/{run.pk}/", headers)
+        assert connected
+        set_ws, connected, _ = await connect(f"/ws/inrsets/{inrset.pk}/", headers)
+        assert connected
+        run_history = await run_ws.receive_json_from(timeout=10)
+        set_history = await set_ws.receive_json_from(timeout=10)
+        assert run_history["kind"] == set_history["kind"] == "history"
+        assert set_history["fit_run"] == run.pk and set_history["inrset"] == inrset.pk
+
+        def finished(message):
+            return message.get("kind") == "status" and message["status"] in FINISHED
+
+        run_live = await receive_until(run_ws, finished, timeout=120)
+        set_live = await receive_until(set_ws, finished, timeout=30)
+        await run_ws.disconnect()
+        await set_ws.disconnect()
+        return run_history, run_live, set_live
+
+    run_history, run_live, set_live = async_to_sync(scenario)()
+    assert run_live[-1]["status"] == "succeeded" and run_live[-1]["progress"] == 1.0, run_live[-1]
+    metrics = [m for m in run_live if m["kind"] == "metric"]
+    assert {m["name"] for m in metrics} == {"loss", "psnr_mean"} and all(m["run"] == run.pk for m in metrics)
+    seen = {(p["name"], p["step"]) for p in run_history["points"]}
+    assert any((m["name"], m["step"]) not in seen for m in metrics), "no point arrived live"
+    losses = [m["value"] for m in metrics if m["name"] == "loss"]
+    assert losses[-1] < losses[0]  # the worker is really fitting
+    progress = [m for m in set_live if m["kind"] == "progress"]
+    assert progress and all(m["inrset"] == inrset.pk and m["total"] == 80 for m in progress)
+    assert progress[-1]["done"] == 80 and set_live[-1]["status"] == "succeeded"
