@@ -230,3 +230,13 @@ def test_it_fits_a_tiny_set_and_shows_reconstructions_and_augmentations(page, ti
     page.goto("/")
     assert page.locator(f"[data-live-inrset='{inrset_id}'] [data-status]").inner_text() == "succeeded"
     shot(page, "overview")
+
+
+def test_it_shows_the_api_page_with_the_users_token(page):
+    from rest_framework.authtoken.models import Token
+
+    page.goto("/api-help/")
+    token = page.get_by_role("textbox", name="Token").input_value()
+    assert token == Token.objects.get(user__username="browser").key
+    assert token in page.locator("#curl-example").inner_text()
+    shot(page, "api-page")

@@ -123,7 +123,7 @@ def _views(spec: inr.FieldSpec, params: inr.Params, height: int, width: int) -> 
 @require_POST
 def try_it(request: HttpRequest, pk: int) -> JsonResponse:
     """POST multipart "file": one image (fitted here) or one INR weight file -> embedding, class, map position."""
-    from cinr_web.api.inference import embed_inrs
+    from cinr_web.api.inference import EncoderUnavailable, embed_inrs
 
     encoder = encoder_of(get_object_or_404(Run.objects.select_related("parent", "inrset", "inrset__dataset"), pk=pk))
     if encoder.status != "succeeded":
@@ -142,7 +142,7 @@ def try_it(request: HttpRequest, pk: int) -> JsonResponse:
     answer: dict = {"source": upload.name}
     try:
         if upload.name.lower().endswith(".safetensors"):
-            file_spec, params, _ = inr.load(io.BytesIO(data), max_bytes=limit)
+            file_spec, params, _ = inr.load(data, max_bytes=limit)
             if file_spec != spec:
                 raise TryError(f"{upload.name}: architecture {file_spec.to_dict()} is not the encoder's "
                                f"{spec.to_dict()}")
@@ -156,9 +156,11 @@ def try_it(request: HttpRequest, pk: int) -> JsonResponse:
             answer.update(kind="image", psnr=psnr,
                           original=_data_uri((image[0].permute(1, 2, 0).squeeze(-1) * 255).round()
                                              .to(torch.uint8).numpy()))
-    except (TryError, inr.InvalidWeights) as error:
+        results = embed_inrs(encoder, spec, params)
+    except (TryError, ValueError) as error:  # inr.InvalidWeights and web-api's BadWeights are ValueErrors
         return JsonResponse({"error": str(error)}, status=400)
-    results = embed_inrs(encoder, spec, params)
+    except EncoderUnavailable as error:
+        return JsonResponse({"error": str(error)}, status=409)
     first = results[0]
     answer.update(predicted_class=first.get("predicted_class"), probabilities=first.get("probabilities") or {},
                   map_position=first.get("map_position"))

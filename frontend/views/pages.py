@@ -130,6 +130,8 @@ def api_help(request: HttpRequest) -> HttpResponse:
     return render(request, "frontend/api.html", {
         "nav": "api", "token": token.key, "base": base, "encoder_id": encoder.pk if encoder else 1,
         "inrset_id": inrset.pk if inrset else 1, "has_encoder": encoder is not None,
+        "height": encoder.inrset.dataset.height if encoder and encoder.inrset else 28,
+        "width": encoder.inrset.dataset.width if encoder and encoder.inrset else 28,
         "docs_url": "/api/docs/", "schema_url": "/api/schema/",
     })
 
