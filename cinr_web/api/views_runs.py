@@ -185,22 +185,24 @@ class EncoderEmbed(APIView):
     @extend_schema(request={"multipart/form-data": EmbedUploadSerializer, "application/json": EmbedJSONSerializer},
                    responses={200: EmbedResponseSerializer, 400: OpenApiResponse(description="bad weights"),
                               404: OpenApiResponse(description="no such encoder"),
+                              409: OpenApiResponse(description="the encoder's artifacts are missing"),
                               429: OpenApiResponse(description="throttled")})
     def post(self, request, pk: int):
         run = get_object_or_404(encoder_runs(), pk=pk)
+        spec = run.inrset.field_spec  # the encoder reads INRs of its INR set's architecture
+        try:
+            batch = self._read(request, spec)
+            weights.require_spec(batch, spec)
+        except weights.BadWeights as err:
+            raise ValidationError({"weights": [str(err)]}) from None
         try:
             model = inference.load_encoder(run)
         except inference.EncoderUnavailable as err:
-            raise ValidationError({"encoder": [str(err)]}) from None
-        try:
-            batch = self._read(request, model.spec)
-            weights.require_spec(batch, model.spec)
-        except weights.BadWeights as err:
-            raise ValidationError({"weights": [str(err)]}) from None
+            return Response({"detail": str(err)}, status=status.HTTP_409_CONFLICT)
         results = model.embed(batch.params)
         for item, source in zip(results, batch.sources, strict=True):
             item["source"] = source
-        return Response({"encoder": run.pk, "spec": model.spec.to_dict(), "classifier": model.classifier,
+        return Response({"encoder": run.pk, "spec": spec.to_dict(), "classifier": model.classifier,
                          "results": results})
 
     def _read(self, request, default_spec) -> weights.WeightBatch:
