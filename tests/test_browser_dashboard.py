@@ -23,6 +23,7 @@ from PIL import Image as PILImage
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+SIMCLR_STEPS = 60  # long enough on 2 CPU cores for the page to see points arrive while the run is running
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 pytestmark = [
@@ -112,6 +113,17 @@ def page(browser, asgi_server, transactional_db, request):
 def shot(page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def digits_png(digit: int) -> bytes:
+    """One 8x8 grey scikit-learn digit as PNG bytes."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    i = int(np.flatnonzero(digits.target == digit)[-1])  # the last one: not among the tiny set's first four
+    png = io.BytesIO()
+    PILImage.fromarray((digits.images[i] / 16.0 * 255.0).round().astype(np.uint8), mode="L").save(png, format="PNG")
+    return png.getvalue()
 
 
 def digits_zip(per_class: int = 3, classes: int = 3) -> bytes:
@@ -240,3 +252,105 @@ def test_it_shows_the_api_page_with_the_users_token(page):
     assert token == Token.objects.get(user__username="browser").key
     assert token in page.locator("#curl-example").inner_text()
     shot(page, "api-page")
+
+
+def poll(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
+        time.sleep(0.2)
+
+
+def fitted_set(dataset, steps: int = 100):
+    """A tiny SIREN INR set of `dataset` (2 seeds per image), fitted by the real worker."""
+    import inr
+    from cinr_web.inrsets.models import INRSet
+    from cinr_web.inrsets.services import start_fit
+
+    inrset = start_fit(dataset, inr.FieldSpec.siren(hidden=16, layers=2), {"steps": steps}, 2, None)
+    inrset = poll(lambda: INRSet.objects.filter(pk=inrset.pk, status__in=["succeeded", "failed"]).first(), 60,
+                  "the fit")
+    assert inrset.status == "succeeded", inrset.fit_run.error
+    return inrset
+
+
+RUNNING_WITH_LIVE_POINTS = """() => {
+  const chart = document.getElementById('chart-loss');
+  const status = document.querySelector('#run-panel [data-status]').textContent.trim();
+  return status === 'running' && Number(chart.dataset.livePoints || 0) >= 3;
+}"""
+
+
+def test_it_streams_a_simclr_run_live_then_explores_its_embedding(page, tiny_digits_dataset, tmp_path):
+    from cinr_web.runs.models import Run
+
+    inrset = fitted_set(tiny_digits_dataset)
+    page.goto(f"/inrsets/{inrset.pk}/")
+    page.get_by_label("Kind").select_option("simclr")
+    page.get_by_label("Steps").fill(str(SIMCLR_STEPS))
+    page.get_by_label("Batch size").fill("16")
+    page.get_by_role("button", name="Start", exact=True).click()
+    page.wait_for_url(re.compile(r"/runs/\d+/$"), timeout=30_000)
+    run = Run.objects.get(pk=int(re.search(r"/runs/(\d+)/", page.url).group(1)))
+    assert run.kind == "simclr"
+
+    # The overview, open in a second tab, follows the run live (no reload: the marker survives).
+    overview = page.context.new_page()
+    overview.goto("/")
+    overview.evaluate("window.notReloaded = true")
+    # Points arrive over the websocket while the run is running (the page never polls).
+    page.wait_for_function(RUNNING_WITH_LIVE_POINTS, timeout=60_000)
+    shot(page, "simclr-run-live")
+    run = poll(lambda: Run.objects.filter(pk=run.pk, status__in=["succeeded", "failed", "cancelled"]).first(), 120,
+               "the SimCLR run")
+    assert run.status == "succeeded", run.error
+    children = poll(lambda: [c for c in run.children.all() if c.is_finished] if run.children.filter(
+        status__in=["succeeded", "failed", "cancelled"]).count() == 2 else None, 120, "probe and embedding runs")
+    assert all(c.status == "succeeded" for c in children), [(c.kind, c.error) for c in children]
+    overview.wait_for_function(f"document.querySelector(\"[data-live-run='{run.pk}'] [data-status]\").textContent"
+                               " === 'succeeded' && window.notReloaded === true", timeout=30_000)
+    shot(overview, "overview-live")
+    overview.close()
+
+    page.goto(f"/runs/{run.pk}/")
+    page.locator("#probe-panel").wait_for(state="visible")
+    page.wait_for_function("document.querySelector('#confusion .heatmaplayer, #confusion .hm') !== null")
+    assert "test accuracy" in page.locator("#h-probe").inner_text()
+    page.wait_for_function("Number(document.getElementById('chart-acc').dataset.points || 0) > 0")
+    shot(page, "simclr-run-done")
+
+    # The embedding explorer: hover a point, see its reconstruction.
+    page.get_by_role("link", name="Open the embedding explorer").click()
+    page.wait_for_function("Number(document.getElementById('map-encoder').dataset.points || 0) > 0")
+    point = page.locator("#map-encoder .scatterlayer .point").first
+    box = point.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    loaded(page, "#hover-image", 32)
+    assert "INR" in page.locator("#hover-text").inner_text()
+    shot(page, "explorer-hover")
+
+    # Try it: drop one image; it is fitted, embedded, classified and placed on the map.
+    picture = tmp_path / "three.png"
+    picture.write_bytes(digits_png(3))
+    page.locator("#try-file").set_input_files(str(picture))
+    page.get_by_role("button", name="Embed it").click()
+    page.locator("#try-result").wait_for(state="visible", timeout=60_000)
+    assert page.locator("#try-class").inner_text() in tiny_digits_dataset.class_names
+    assert page.locator("#try-probs tr").count() == len(tiny_digits_dataset.class_names)
+    assert page.locator("#try-views img").count() >= 3
+    shot(page, "explorer-try-it")
+
+    # Two runs on one chart.
+    page.goto(f"/runs/compare/?run={run.pk}&run={inrset.fit_run.pk}&metric=loss")
+    page.wait_for_function("document.querySelectorAll('#compare-chart .scatterlayer .trace').length === 2")
+    shot(page, "compare")
+
+    # Clicking a point opens that INR on its set's page.
+    page.goto(f"/runs/{run.pk}/explorer/")
+    page.wait_for_function("Number(document.getElementById('map-encoder').dataset.points || 0) > 0")
+    box = page.locator("#map-raw .scatterlayer .point").first.bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_url(re.compile(rf"/inrsets/{inrset.pk}/\?image=\d+"), timeout=30_000)

@@ -53,7 +53,7 @@ def test_it_renders_every_page_for_a_logged_in_user(client, objects, normal_user
         "run": ["chart-loss", "0.750", "confusion"],
         "fit_run": ["chart-loss"],
         "compare": ["compare-chart", f"run {objects['simclr'].pk}"],
-        "explorer": ["no embedding map yet"],
+        "explorer": ["No embedding map yet"],
         "api_help": ["Authorization: Token", "/api/encoders/"],
     }
     for name, url in page_urls(objects).items():
@@ -136,3 +136,37 @@ def test_it_links_no_cdn(client, objects, normal_user):
     for name, url in page_urls(objects).items():
         html = client.get(url).content.decode()
         assert "cdn" not in html.lower() and "https://" not in html, name
+
+
+@pytest.mark.django_db
+def test_it_serves_the_maps_of_an_embedding_run_to_the_explorer(client, objects, normal_user):
+    from types import SimpleNamespace
+
+    import torch
+    from django.core.files.base import ContentFile
+
+    from cinr_web.runs.artifacts import maps_bytes
+    from cinr_web.runs.models import Artifact
+
+    rows = torch.arange(4)
+    dataset = SimpleNamespace(labels=torch.tensor([0, 1, 1, 0]), image_index=torch.tensor([0, 0, 1, 1]),
+                              seed=torch.tensor([0, 1, 0, 1]), is_train=torch.tensor([True, True, False, True]),
+                              class_names=["a", "b"])
+    embedding = Run.objects.create(kind="embedding", inrset=objects["inrset"], parent=objects["simclr"],
+                                   status="succeeded", progress=1.0)
+    artifact = Artifact(run=embedding, kind="embedding")
+    artifact.file.save("maps.safetensors", ContentFile(maps_bytes(
+        raw_xy=torch.tensor([[0.0, 1.0], [2.0, 3.0], [4.0, 5.0], [6.0, 7.0]]),
+        encoder_xy=torch.tensor([[1.0, 0.0], [3.0, 2.0], [5.0, 4.0], [7.0, 6.0]]), rows=rows, dataset=dataset)))
+
+    client.force_login(normal_user)
+    for pk in (objects["simclr"].pk, embedding.pk):  # the encoder's explorer and its embedding run's
+        html = client.get(reverse("frontend:explorer", args=[pk])).content.decode()
+        assert "map-encoder" in html and "map-raw" in html
+        maps = client.get(reverse("frontend:explorer_points", args=[pk])).json()
+        assert maps["classes"] == ["a", "b"] and maps["labels"] == [0, 1, 1, 0]
+        assert maps["encoder"]["x"] == [1.0, 3.0, 5.0, 7.0] and maps["raw"]["y"] == [1.0, 3.0, 5.0, 7.0]
+        assert maps["split"] == ["train", "train", "test", "train"]
+    assert "try-form" in client.get(reverse("frontend:explorer", args=[objects["simclr"].pk])).content.decode()
+    # A fit run has no map: 404, with a message.
+    assert client.get(reverse("frontend:explorer_points", args=[objects["fit"].pk])).status_code == 404

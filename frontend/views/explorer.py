@@ -23,7 +23,6 @@ import inr
 from cinr_web.api.rendering import RenderOptions, png_bytes, render_image
 from cinr_web.runs.models import Run
 from frontend.views.common import api_render_base, member
-from frontend.views.maps import load_maps
 
 ENCODER_KINDS = (Run.Kind.SIMCLR, Run.Kind.SUPERVISED)
 MAX_TRY_BYTES = 20 * 1024 * 1024
@@ -31,28 +30,38 @@ MAX_TRY_PIXELS = 4096 * 4096
 TRY_VIEWS = 4  # augmented views shown beside a "Try it" reconstruction
 
 
-def encoder_of(run: Run) -> Run:
-    """The encoder run behind a page: the run itself, or the parent of an embedding/probe run."""
-    if run.kind in ENCODER_KINDS:
-        return run
-    if run.parent is not None and run.parent.kind in ENCODER_KINDS:
-        return run.parent
-    raise Http404(f"Run {run.pk} is a {run.kind} run without an encoder.")
-
-
 def embedding_run_of(encoder: Run) -> Run | None:
-    return (encoder.children.filter(kind=Run.Kind.EMBEDDING, status="succeeded").order_by("-id").first())
+    return encoder.children.filter(kind=Run.Kind.EMBEDDING, status="succeeded").order_by("-id").first()
+
+
+def resolve(run: Run) -> tuple[Run | None, Run | None]:
+    """(encoder run or None, succeeded embedding run or None) behind an explorer URL: an encoder run, or an
+    embedding run (whose parent is the encoder; a raw-weights map has none)."""
+    if run.kind == Run.Kind.EMBEDDING:
+        encoder = run.parent if run.parent is not None and run.parent.kind in ENCODER_KINDS else None
+        return encoder, run if run.status == "succeeded" else None
+    if run.kind in ENCODER_KINDS:
+        return run, embedding_run_of(run)
+    raise Http404(f"Run {run.pk} is a {run.kind} run: open the explorer of an encoder or embedding run.")
+
+
+def _run(pk: int) -> Run:
+    return get_object_or_404(Run.objects.select_related("parent", "inrset", "inrset__dataset"), pk=pk)
 
 
 @member
 def explorer(request: HttpRequest, pk: int) -> HttpResponse:
-    encoder = encoder_of(get_object_or_404(Run.objects.select_related("parent", "inrset", "inrset__dataset"), pk=pk))
-    embedding = embedding_run_of(encoder)
-    pending = encoder.children.filter(kind=Run.Kind.EMBEDDING).exclude(status="succeeded").order_by("-id").first()
-    inrset = encoder.inrset
+    run = _run(pk)
+    encoder, embedding = resolve(run)
+    pending = None
+    if embedding is None:
+        waiting = run if run.kind == Run.Kind.EMBEDDING else encoder.children.filter(kind=Run.Kind.EMBEDDING)
+        pending = waiting if isinstance(waiting, Run) else waiting.order_by("-id").first()
+    inrset = run.inrset
     return render(request, "frontend/explorer.html", {
-        "encoder": encoder, "embedding": embedding, "pending": pending, "inrset": inrset,
-        "config": {"points_url": request.path + "points.json", "try_url": f"/runs/{encoder.pk}/try/",
+        "run": run, "encoder": encoder, "embedding": embedding, "pending": pending, "inrset": inrset,
+        "config": {"points_url": request.path + "points.json",
+                   "try_url": f"/runs/{encoder.pk}/try/" if encoder else "",
                    "render_base": api_render_base(inrset.pk) if inrset else "",
                    "inrset_url": f"/inrsets/{inrset.pk}/" if inrset else "",
                    "height": inrset.dataset.height if inrset else 0,
@@ -63,11 +72,15 @@ def explorer(request: HttpRequest, pk: int) -> HttpResponse:
 @member
 @require_GET
 def points(request: HttpRequest, pk: int) -> JsonResponse:
-    encoder = encoder_of(get_object_or_404(Run.objects.select_related("parent", "inrset", "inrset__dataset"), pk=pk))
-    embedding = embedding_run_of(encoder)
+    from cinr_web.runs.artifacts import load_maps
+
+    _, embedding = resolve(_run(pk))
     if embedding is None:
-        return JsonResponse({"error": f"run {encoder.pk} has no succeeded embedding run yet"}, status=404)
-    return JsonResponse(load_maps(embedding))
+        return JsonResponse({"error": f"run {pk} has no succeeded embedding map yet"}, status=404)
+    try:
+        return JsonResponse(load_maps(embedding))
+    except (LookupError, ValueError) as error:  # no artifact, or an artifact that is not a map
+        return JsonResponse({"error": str(error)}, status=404)
 
 
 def _data_uri(array: np.ndarray) -> str:
@@ -125,7 +138,9 @@ def try_it(request: HttpRequest, pk: int) -> JsonResponse:
     """POST multipart "file": one image (fitted here) or one INR weight file -> embedding, class, map position."""
     from cinr_web.api.inference import EncoderUnavailable, embed_inrs
 
-    encoder = encoder_of(get_object_or_404(Run.objects.select_related("parent", "inrset", "inrset__dataset"), pk=pk))
+    encoder, _ = resolve(_run(pk))
+    if encoder is None:
+        return JsonResponse({"error": f"run {pk} has no encoder to embed with"}, status=400)
     if encoder.status != "succeeded":
         return JsonResponse({"error": f"run {encoder.pk} is {encoder.status}; try it on a succeeded encoder"},
                             status=400)

@@ -59,9 +59,13 @@
     if (body.error) { hoverText.textContent = body.error; return; }
     data = body;
     document.getElementById("inspect-index").max = data.labels.length - 1;
-    Plotly.newPlot(encEl, traces(data.encoder), layout(), { responsive: true, displaylogo: false });
+    if (data.encoder) {
+      Plotly.newPlot(encEl, traces(data.encoder), layout(), { responsive: true, displaylogo: false });
+      wire(encEl);
+    } else {
+      encEl.textContent = "This embedding run mapped the raw weights only.";
+    }
     Plotly.newPlot(rawEl, traces(data.raw), layout(), { responsive: true, displaylogo: false });
-    wire(encEl);
     wire(rawEl);
     encEl.dataset.points = String(data.labels.length);
   });
@@ -72,6 +76,7 @@
 
   // -- Try it --------------------------------------------------------------------------------------------------
   const form = document.getElementById("try-form");
+  if (!form) return;
   const zone = document.getElementById("try-zone");
   const input = document.getElementById("try-file");
   const state = document.getElementById("try-state");
@@ -128,7 +133,7 @@
       (answer.augmented || []).forEach((src, k) => views.append(figure(src, "Augmented view " + (k + 1))));
       const pos = answer.map_position;
       document.getElementById("try-position").textContent = pos ? "Map position (" + CINR.fmt(pos[0], 1) + ", " + CINR.fmt(pos[1], 1) + ")" : "Not placed: the run has no embedding map.";
-      if (pos) {
+      if (pos && data && data.encoder) {
         Plotly.addTraces(encEl, { type: "scatter", mode: "markers+text", x: [pos[0]], y: [pos[1]], name: file.name,
                                   text: ["★ " + (answer.predicted_class || "")], textposition: "top center",
                                   marker: { symbol: "star", size: 18, color: "#000", line: { color: "#ffb000", width: 2 } } });
