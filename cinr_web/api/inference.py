@@ -89,23 +89,73 @@ def load_encoder(run: Run) -> LoadedEncoder:
 
 
 def _load(run: Run, checkpoint, probe, emap) -> LoadedEncoder:
-    from cinr_web.runs import artifacts  # web-backbone: reading artifact files into training objects
+    from cinr_web.runs import artifacts  # web-backbone: the one reader of artifact files
 
-    encoder, head = artifacts.load_encoder(checkpoint)
+    try:
+        encoder, head = artifacts.load_encoder(checkpoint)
+    except (OSError, ValueError) as err:
+        raise EncoderUnavailable(f"run {run.pk}: its checkpoint cannot be read ({err})") from None
     encoder.eval()
-    spec = encoder.spec
     class_names = list(run.inrset.dataset.class_names) if run.inrset_id else []
     predict_proba, classifier = None, None
     if probe is not None:
-        predict_proba = artifacts.load_probe(probe).predict_proba
-        classifier = f"probe run {probe.run_id}"
+        head_of_probe = artifacts.load_probe(probe)
+        predict_proba, classifier = head_of_probe.predict_proba, f"probe run {probe.run_id}"
+        class_names = list(head_of_probe.class_names)
     elif head is not None:  # a supervised run classifies with its own linear head
         def predict_proba(features: np.ndarray, head=head) -> np.ndarray:
             with torch.inference_mode():
-                return torch.softmax(head(torch.as_tensor(features)), dim=1).numpy()
+                return torch.softmax(head(torch.as_tensor(features, dtype=torch.float32)), dim=1).numpy()
         classifier = "supervised head"
-    place = artifacts.load_embedding_map(emap).place if emap is not None else None
-    return LoadedEncoder(run.pk, spec, encoder, class_names, classifier, predict_proba, place)
+    placer = _map_placer(run, encoder, emap) if emap is not None else None
+    place = placer.place if placer is not None else None
+    return LoadedEncoder(run.pk, encoder.spec, encoder, class_names, classifier, predict_proba, place)
+
+
+class MapPlacer:
+    """Puts new points on an existing 2-D map (t-SNE) by their nearest mapped neighbours in feature space.
+
+    A new point lands at the inverse-distance weighted mean of the map positions of its k nearest mapped INRs
+    (features standardised per dimension). This is how openTSNE starts new points before its optional
+    optimisation (`prepare_partial`); the optimisation itself is skipped: it costs hundreds of milliseconds per
+    call and barely moves a point that sits among its neighbours. A mapped INR placed again lands on itself.
+    """
+
+    def __init__(self, features: np.ndarray, xy: np.ndarray, k: int = 10) -> None:
+        # features: [M, D] of the mapped INRs; xy: [M, 2] their map positions
+        self.mean = features.mean(axis=0)
+        self.std = features.std(axis=0) + 1e-6
+        self.ref = ((features - self.mean) / self.std).astype(np.float32)  # [M, D]
+        self.ref_sq = (self.ref ** 2).sum(axis=1)  # [M]
+        self.xy = xy.astype(np.float64)
+        self.k = min(k, len(xy))
+
+    def place(self, features: np.ndarray) -> np.ndarray:
+        z = ((np.asarray(features, dtype=np.float64) - self.mean) / self.std).astype(np.float32)  # [B, D]
+        d2 = np.maximum((z ** 2).sum(axis=1, keepdims=True) + self.ref_sq[None] - 2.0 * z @ self.ref.T, 0.0)  # [B, M]
+        near = np.argpartition(d2, self.k - 1, axis=1)[:, :self.k]  # [B, k]
+        dist = np.sqrt(np.take_along_axis(d2, near, axis=1)).astype(np.float64)  # [B, k]
+        weight = 1.0 / (dist + 1e-6)
+        weight /= weight.sum(axis=1, keepdims=True)
+        return (weight[:, :, None] * self.xy[near]).sum(axis=1)  # [B, 2]
+
+
+def _map_placer(run: Run, encoder: torch.nn.Module, emap) -> MapPlacer | None:
+    """The embedding run's encoder map with the encoder's features of the mapped INRs (computed once per load)."""
+    from cinr_web.runs import artifacts
+
+    maps = artifacts.load_maps(emap.run)
+    if maps.get("encoder") is None:
+        return None  # a raw-weights map cannot place encoder features
+    rows = torch.as_tensor(maps["inr_index"], dtype=torch.long)
+    dataset = run.inrset.load()
+    features = []
+    with torch.inference_mode():
+        for start in range(0, len(rows), 256):
+            chunk = rows[start:start + 256]
+            features.append(encoder.encode_params({k: v[chunk] for k, v in dataset.params.items()}).float())
+    xy = np.stack([maps["encoder"]["x"], maps["encoder"]["y"]], axis=1)
+    return MapPlacer(torch.cat(features).numpy(), xy)
 
 
 def embed_inrs(run: Run, spec: inr.FieldSpec, params: inr.Params) -> list[dict]:
