@@ -67,6 +67,9 @@ def normalise_config(kind: str, config: dict | None, *, inrset=None, parent=None
     config = dict(config or {})
     _check_budget(config)
     if kind in TRAINING_CONFIGS:
+        if kind == "simclr" and inrset is not None and inrset.seeds_per_image < 2:
+            raise ValueError(f"SimCLR pairs two INRs of one image fitted from different seeds; INR set {inrset.pk} "
+                             "has 1 seed per image (fit it with seeds_per_image >= 2)")
         web = {k: config[k] for k in COMMON_KEYS if k in config}
         return {**dataclasses.asdict(training_config(kind, config)), **web}
     if parent is not None and kind in ("probe", "embedding") and parent.kind not in ("simclr", "supervised", "fit"):

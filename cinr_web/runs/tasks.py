@@ -248,3 +248,23 @@ def _complete_chunk(run_id: int, chunk: FitChunk, stored: str, psnr_mean: float,
         if finished is not None and finished.status == Status.SUCCEEDED:
             FitChunk.objects.filter(run_id=run_id).update(file="")
             transaction.on_commit(lambda: delete_quietly(merged))
+
+
+# -- training, probes, embedding maps -------------------------------------------------------------------------------
+
+@shared_task(name="cinr.train")
+def train(run_id: int) -> None:
+    """SimCLR pretraining or supervised training (gpu queue)."""
+    execute(run_id, work.train_encoder)
+
+
+@shared_task(name="cinr.probe")
+def probe(run_id: int) -> None:
+    """Linear probe on an encoder's features or the raw weights (default queue)."""
+    execute(run_id, work.probe)
+
+
+@shared_task(name="cinr.embedding")
+def embedding(run_id: int) -> None:
+    """t-SNE maps of an encoder's features and of the raw weights (default queue)."""
+    execute(run_id, work.embedding)

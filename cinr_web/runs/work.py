@@ -5,9 +5,19 @@ Kept apart from tasks.py (the Celery plumbing: claiming, finishing, chaining) so
 
 from __future__ import annotations
 
-from cinr_web.runs.models import FitChunk, Run
-from cinr_web.runs.progress import FitReporter
+import dataclasses
+import tempfile
+from pathlib import Path
+
+import torch
+
+from cinr_web.runs.artifacts import json_safe, load_encoder, probe_bytes
+from cinr_web.runs.configs import training_config
+from cinr_web.runs.models import Artifact, FitChunk, Run
+from cinr_web.runs.progress import FitReporter, Reporter
+from cinr_web.storage import save_bytes, save_file
 from inr import FieldSpec
+from inr.device import default_device
 from inr.fit import FitResult
 from inr.fit import fit as fit_inrs
 
@@ -40,3 +50,117 @@ def fit_chunk(run: Run, chunk: FitChunk, reporter: FitReporter) -> FitResult:
     return fit_inrs(spec, images, seeds=int(config["seeds_per_image"]), steps=steps, lr=float(config["lr"]),
                    anti_alias=bool(config["anti_alias"]), shared_init=bool(config["shared_init"]),
                    image_offset=chunk.start, callback=callback)
+
+
+# -- encoder training ------------------------------------------------------------------------------------------------
+
+def train_encoder(run: Run, reporter: Reporter) -> dict:
+    """SimCLR pretraining or supervised training on the run's INR set; the encoder checkpoint becomes an Artifact."""
+    from training.checkpoint import save_checkpoint
+
+    dataset = run.inrset.load()
+    config = training_config(run.kind, run.config)
+    total = int(config.steps)
+    reporter.check()
+
+    def on_step(step: int, metrics: dict) -> bool:
+        return reporter.step(step, metrics, fraction=step / total)
+
+    device = default_device()
+    if run.kind == Run.Kind.SIMCLR:
+        from training.simclr import pretrain
+
+        result = pretrain(dataset, config, on_step=on_step, device=device)
+    else:
+        from training.supervised import train_supervised
+
+        result = train_supervised(dataset, config, on_step=on_step, device=device)
+    reporter.flush()
+    with tempfile.TemporaryDirectory(prefix="cinr-train-") as tmp:
+        path = Path(tmp) / "encoder.safetensors"
+        save_checkpoint(path, result.model.cpu(), {"kind": run.kind, "spec": dataset.spec.to_dict(),
+                                                   "class_names": list(dataset.class_names),
+                                                   **dataclasses.asdict(config)},
+                        extra={"steps": result.steps, "run": run.pk})
+        store_artifact(run, Artifact.Kind.CHECKPOINT, "encoder.safetensors", path,
+                       {"spec": dataset.spec.to_dict(), "feature_dim": int(result.encoder.feature_dim),
+                        "steps": int(result.steps)})
+    last = result.history[-1] if result.history else {}
+    return json_safe({**{k: v for k, v in last.items() if k != "step"}, **(result.metrics or {}),
+                      "steps": int(result.steps), "seconds": float(result.seconds),
+                      "feature_dim": int(result.encoder.feature_dim)})
+
+
+def store_artifact(run: Run, kind: str, filename: str, path: Path, meta: dict) -> Artifact:
+    stored = save_file(f"runs/{run.pk}/{filename}", path)
+    return Artifact.objects.create(run=run, kind=kind, file=stored, meta=json_safe(meta))
+
+
+def store_artifact_bytes(run: Run, kind: str, filename: str, data: bytes, meta: dict) -> Artifact:
+    stored = save_bytes(f"runs/{run.pk}/{filename}", data)
+    return Artifact.objects.create(run=run, kind=kind, file=stored, meta=json_safe(meta))
+
+
+# -- features, probe ---------------------------------------------------------------------------------------------
+
+def encoder_of(run: Run) -> Run | None:
+    """The encoder run whose features a probe / embedding run uses (its parent), or None for raw weights."""
+    parent = run.parent
+    return parent if parent is not None and parent.is_encoder else None
+
+
+def features(run: Run, dataset, encoder_run: Run | None) -> torch.Tensor:
+    """[M, D] features of every INR of `dataset`: the encoder's, or the raw flattened weights."""
+    from training.probe import extract_features, raw_weight_features
+
+    if encoder_run is None:
+        return raw_weight_features(dataset.spec, dataset.params)
+    checkpoint = encoder_run.artifact(Artifact.Kind.CHECKPOINT)
+    if checkpoint is None:
+        raise ValueError(f"encoder run {encoder_run.pk} has no checkpoint artifact")
+    encoder, _ = load_encoder(checkpoint)
+    if encoder.spec != dataset.spec:
+        raise ValueError(f"encoder run {encoder_run.pk} was trained on {encoder.spec.to_dict()}, "
+                         f"the INR set holds {dataset.spec.to_dict()}")
+    return extract_features(encoder, dataset, device=default_device())
+
+
+def probe(run: Run, reporter: Reporter) -> dict:
+    """Linear probe (logistic regression) on the train rows, evaluated on the test rows; with an encoder also the
+    raw-weights baseline, for comparison. The head becomes a probe Artifact."""
+    from training.probe import linear_probe, raw_weight_features
+
+    dataset = run.inrset.load()
+    train, test = dataset.is_train, ~dataset.is_train
+    if not bool(train.any()) or not bool(test.any()):
+        raise ValueError(f"INR set {run.inrset_id} needs INRs in both the train and the test split for a probe")
+    encoder_run = encoder_of(run)
+    reporter.progress(0.1)
+    reporter.check()
+    x = features(run, dataset, encoder_run)
+    reporter.progress(0.5)
+    reporter.check()
+    y = dataset.labels
+    result = linear_probe(x[train], y[train], x[test], y[test], dataset.class_names)
+    out = {"accuracy": result.accuracy, "per_class_accuracy": result.per_class_accuracy,
+           "confusion": result.confusion.tolist(), "class_names": list(result.class_names),
+           "feature": "encoder" if encoder_run else "raw", "encoder_run": encoder_run.pk if encoder_run else None,
+           "num_train": int(train.sum()), "num_test": int(test.sum()), "feature_dim": int(x.shape[1])}
+    if encoder_run is not None:
+        reporter.progress(0.75)
+        reporter.check()
+        raw = raw_weight_features(dataset.spec, dataset.params)
+        out["raw_weights_accuracy"] = linear_probe(raw[train], y[train], raw[test], y[test],
+                                                   dataset.class_names).accuracy
+    store_artifact_bytes(run, Artifact.Kind.PROBE, "probe.safetensors", probe_bytes(result, out["feature"]),
+                         {"feature": out["feature"], "accuracy": result.accuracy, "feature_dim": int(x.shape[1])})
+    reporter.metrics(1, {"accuracy": result.accuracy})
+    return json_safe(out)
+
+
+# -- embedding maps ----------------------------------------------------------------------------------------------
+
+def embedding(run: Run, reporter: Reporter) -> dict:
+    """t-SNE maps (training.embed) of the encoder's features and of the raw weights, over at most `max_points` INRs
+    of the set (every image's first seed first)."""
+    raise NotImplementedError("embedding maps wait for training.embed (see the web-backbone report)")

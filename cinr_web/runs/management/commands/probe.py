@@ -22,6 +22,6 @@ class Command(BaseCommand):
             run = start_run(self.kind, inrset_obj, parse_config(config), parent=parent)
         except ValueError as exc:
             raise CommandError(str(exc)) from None
-        self.stdout.write(describe(run) + " queued")
+        self.stdout.write(describe(run))
         if options["wait"]:
             wait(self.stdout, [run])

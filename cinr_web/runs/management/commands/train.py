@@ -29,6 +29,6 @@ class Command(BaseCommand):
         except (ValueError, ImportError) as exc:
             raise CommandError(str(exc)) from None
         for run in runs:
-            self.stdout.write(describe(run) + " queued")
+            self.stdout.write(describe(run))
         if options["wait"]:
             _common.wait(self.stdout, runs)
