@@ -18,6 +18,9 @@ class Command(BaseCommand):
     def handle(self, *args, encoder, inrset, config, **options):
         parent = get_run(encoder) if encoder else None
         inrset_obj = parent.inrset if parent else get_inrset(inrset)
+        if parent is None:  # raw weights: wait for the set's fit if it is still going
+            fit = inrset_obj.fit_run
+            parent = fit if fit is not None and fit.status != "succeeded" else None
         try:
             run = start_run(self.kind, inrset_obj, parse_config(config), parent=parent)
         except ValueError as exc:
