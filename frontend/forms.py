@@ -37,6 +37,10 @@ class FitForm(forms.Form):
                 "shared_init": bool(d["shared_init"])}
 
 
+# A Relational Transformer small enough for a few hundred steps on a laptop CPU (training.encoder.EncoderConfig).
+SMALL_ENCODER = {"d_node": 32, "d_edge": 8, "d_attn": 16, "heads": 2, "layers": 1, "d_ff": 64, "feature_dim": 64}
+
+
 class TrainForm(forms.Form):
     """Start an encoder run on an INR set (staff). Only the common knobs; the rest keep their defaults."""
 
@@ -46,11 +50,16 @@ class TrainForm(forms.Form):
     batch_size = forms.IntegerField(min_value=2, max_value=4096, initial=64, label="Batch size")
     lr = forms.FloatField(min_value=1e-7, max_value=1.0, required=False, label="Learning rate",
                           help_text="Empty = the default.")
+    encoder_size = forms.ChoiceField(choices=[("default", "default"), ("small", "small (quick on a CPU)")],
+                                     initial="default", label="Encoder")
     chain = forms.BooleanField(required=False, initial=True, label="then a linear probe and an embedding map")
 
     def config(self) -> dict:
+        """A training.simclr.SimCLRConfig / training.supervised.SupervisedConfig as JSON (only what was chosen)."""
         d = self.cleaned_data
-        config = {"steps": d["steps"], "batch_size": d["batch_size"]}
+        config: dict = {"steps": d["steps"], "batch_size": d["batch_size"]}
         if d["lr"] is not None:
-            config["lr"] = d["lr"]
+            config["optim"] = {"lr": d["lr"]}
+        if d["encoder_size"] == "small":
+            config["encoder"] = dict(SMALL_ENCODER)
         return config

@@ -280,7 +280,7 @@ def fitted_set(dataset, steps: int = 100):
 RUNNING_WITH_LIVE_POINTS = """() => {
   const chart = document.getElementById('chart-loss');
   const status = document.querySelector('#run-panel [data-status]').textContent.trim();
-  return status === 'running' && Number(chart.dataset.livePoints || 0) >= 3;
+  return status === 'running' && Number(chart.dataset.livePoints || 0) >= 3 && Number(chart.dataset.points || 0) >= 3;
 }"""
 
 
@@ -292,6 +292,7 @@ def test_it_streams_a_simclr_run_live_then_explores_its_embedding(page, tiny_dig
     page.get_by_label("Kind").select_option("simclr")
     page.get_by_label("Steps").fill(str(SIMCLR_STEPS))
     page.get_by_label("Batch size").fill("16")
+    page.get_by_label("Encoder").select_option("small")
     page.get_by_role("button", name="Start", exact=True).click()
     page.wait_for_url(re.compile(r"/runs/\d+/$"), timeout=30_000)
     run = Run.objects.get(pk=int(re.search(r"/runs/(\d+)/", page.url).group(1)))
@@ -301,6 +302,7 @@ def test_it_streams_a_simclr_run_live_then_explores_its_embedding(page, tiny_dig
     overview = page.context.new_page()
     overview.goto("/")
     overview.evaluate("window.notReloaded = true")
+    page.bring_to_front()
     # Points arrive over the websocket while the run is running (the page never polls).
     page.wait_for_function(RUNNING_WITH_LIVE_POINTS, timeout=60_000)
     shot(page, "simclr-run-live")

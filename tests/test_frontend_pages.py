@@ -24,7 +24,7 @@ def objects(tiny_digits_dataset, staff_user):
     for step in range(3):
         MetricPoint.objects.create(run=simclr, step=step, name="loss", value=2.0 - step * 0.1, time=timezone.now())
     probe = Run.objects.create(kind="probe", inrset=inrset, parent=simclr, status="succeeded", progress=1.0,
-                               result={"accuracy": 0.75, "confusion": [[1, 0], [1, 2]], "class_names": ["a", "b"]})
+                               result={"accuracy": 75.0, "confusion": [[1, 0], [1, 2]], "class_names": ["a", "b"]})
     return {"dataset": tiny_digits_dataset, "inrset": inrset, "fit": fit, "simclr": simclr, "probe": probe}
 
 
@@ -50,7 +50,7 @@ def test_it_renders_every_page_for_a_logged_in_user(client, objects, normal_user
         "dataset_new": ["dropzone", "upload-progress"],
         "dataset": ["tiny-digits", "image.png", "#0"],
         "inrset": ["PSNR histogram", "not anti-aliased"],
-        "run": ["chart-loss", "0.750", "confusion"],
+        "run": ["chart-loss", "75.0 % test accuracy", "confusion"],
         "fit_run": ["chart-loss"],
         "compare": ["compare-chart", f"run {objects['simclr'].pk}"],
         "explorer": ["No embedding map yet"],

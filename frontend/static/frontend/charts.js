@@ -26,6 +26,7 @@ CINR.MetricChart = class MetricChart {
     const fresh = !steps.has(point.step);
     steps.set(point.step, point.value);
     if (live && fresh) this.livePoints += 1;
+    this.el.dataset.livePoints = String(this.livePoints);
     this.schedule();
     return true;
   }
@@ -36,10 +37,11 @@ CINR.MetricChart = class MetricChart {
     return n;
   }
 
+  // Redraw at most every 100 ms (a timer, not requestAnimationFrame, which stops in a background tab).
   schedule() {
     if (this.pending) return;
     this.pending = true;
-    requestAnimationFrame(() => { this.pending = false; this.draw(); });
+    setTimeout(() => { this.pending = false; this.draw(); }, 100);
   }
 
   draw() {
@@ -47,7 +49,8 @@ CINR.MetricChart = class MetricChart {
     const traces = [];
     Array.from(this.series.values()).sort((a, b) => (a.run - b.run) || a.name.localeCompare(b.name)).forEach(s => {
       const steps = Array.from(s.steps.keys()).sort((a, b) => a - b);
-      traces.push({ x: steps, y: steps.map(k => s.steps.get(k)), name: label(s.run, s.name), mode: "lines",
+      traces.push({ x: steps, y: steps.map(k => s.steps.get(k)), name: label(s.run, s.name),
+                    mode: steps.length < 40 ? "lines+markers" : "lines", marker: { size: 5 },
                     type: "scatter", line: { width: 2 } });
     });
     const layout = {
@@ -96,12 +99,14 @@ CINR.histogramChart = function (el, edges, counts, xTitle) {
 CINR.confusionChart = function (el, matrix, classNames) {
   if (!matrix || !matrix.length) return;
   const names = classNames && classNames.length === matrix.length ? classNames : matrix.map((_, i) => String(i));
-  Plotly.react(el, [{ type: "heatmap", z: matrix, x: names, y: names, colorscale: "Blues", showscale: true,
+  const most = Math.max(1, ...matrix.flat());
+  Plotly.react(el, [{ type: "heatmap", z: matrix, x: names, y: names, zmin: 0, zmax: most, showscale: true,
+                      colorscale: [[0, "#f4f7fc"], [0.5, "#6f93d6"], [1, "#173f94"]],
                       hovertemplate: "true %{y}, predicted %{x}: %{z}<extra></extra>" }],
                { margin: { l: 80, r: 20, t: 10, b: 70 }, xaxis: { title: { text: "predicted" }, type: "category" },
                  yaxis: { title: { text: "true" }, autorange: "reversed", type: "category" },
                  paper_bgcolor: "rgba(0,0,0,0)", font: { family: "system-ui, sans-serif", size: 13 },
                  annotations: matrix.flatMap((row, i) => row.map((v, j) => ({ x: names[j], y: names[i], text: String(v),
-                   showarrow: false, font: { size: 11, color: v > Math.max(...matrix.flat()) / 2 ? "#fff" : "#000" } }))) },
+                   showarrow: false, font: { size: 12, color: v > most / 2 ? "#fff" : "#1d2330" } }))) },
                { responsive: true, displaylogo: false });
 };
