@@ -25,7 +25,7 @@ from cinr_web.inrsets.models import INRSet
 from cinr_web.inrsets.services import merge_chunks, save_chunk_result
 from cinr_web.runs import work
 from cinr_web.runs.models import FitChunk, Run
-from cinr_web.runs.progress import FitReporter, Reporter, RunCancelled, worker_stopping
+from cinr_web.runs.progress import FitReporter, Reporter, RunCancelled, WorkerStopping, worker_stopping
 from cinr_web.runs.services import dispatch_children, finish_children, stale_runs
 from cinr_web.runs.status import FINISHED, Status
 from cinr_web.storage import delete_quietly, save_bytes
@@ -141,12 +141,19 @@ def execute(run_id: int, body: Callable[[Run, Reporter], dict]) -> None:
         _final_flush(reporter)
         finish(run_id, Status.CANCELLED)
     except Exception as exc:
-        log.exception("run %s failed", run_id)
+        _log_failure(exc, "run %s failed", run_id)
         _final_flush(reporter)
         finish(run_id, Status.FAILED, error=error_text(exc))
     else:
         _final_flush(reporter)
         finish(run_id, Status.SUCCEEDED, result=result)
+
+
+def _log_failure(exc: BaseException, message: str, *args) -> None:
+    if isinstance(exc, WorkerStopping):  # an expected interruption, not a bug: no traceback in the log
+        log.warning(message + ": %s", *args, exc)
+    else:
+        log.exception(message, *args)
 
 
 def _final_flush(reporter: Reporter) -> None:
@@ -207,7 +214,7 @@ def fit_chunk(run_id: int, index: int) -> None:
         finish(run_id, Status.CANCELLED)
         return
     except Exception as exc:
-        log.exception("chunk %s of fit run %s failed", index, run_id)
+        _log_failure(exc, "chunk %s of fit run %s failed", index, run_id)
         _final_flush(reporter)
         FitChunk.objects.filter(pk=chunk.pk).update(status=Status.FAILED)
         finish(run_id, Status.FAILED, error=f"chunk {index} (images {chunk.start}..{chunk.stop - 1}): "
