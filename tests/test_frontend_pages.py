@@ -170,3 +170,46 @@ def test_it_serves_the_maps_of_an_embedding_run_to_the_explorer(client, objects,
     assert "try-form" in client.get(reverse("frontend:explorer", args=[objects["simclr"].pk])).content.decode()
     # A fit run has no map: 404, with a message.
     assert client.get(reverse("frontend:explorer_points", args=[objects["fit"].pk])).status_code == 404
+
+
+@pytest.mark.django_db
+def test_it_answers_try_it_uploads_with_clear_errors(client, objects, normal_user):
+    import io
+
+    import numpy as np
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from PIL import Image
+
+    import inr
+
+    url = reverse("frontend:try_it", args=[objects["simclr"].pk])
+    client.force_login(normal_user)
+
+    def post(name: str, data: bytes):
+        return client.post(url, {"file": SimpleUploadedFile(name, data)})
+
+    assert "form field 'file'" in client.post(url).json()["error"]
+    bad_image = post("digit.png", b"not a png")
+    assert bad_image.status_code == 400 and "digit.png: not a readable image" in bad_image.json()["error"]
+    bad_weights = post("inr.safetensors", b"\x00" * 64)
+    assert bad_weights.status_code == 400
+    other = inr.FieldSpec.siren(hidden=4, layers=2)
+    buffer = io.BytesIO()
+    inr.save(buffer, other, inr.init(other, 1))
+    wrong_spec = post("other.safetensors", buffer.getvalue())
+    assert wrong_spec.status_code == 400 and "is not the encoder's" in wrong_spec.json()["error"]
+    spec = objects["inrset"].field_spec
+    buffer = io.BytesIO()
+    inr.save(buffer, spec, inr.init(spec, 2))
+    two = post("two.safetensors", buffer.getvalue())
+    assert two.status_code == 400 and "exactly one" in two.json()["error"]
+
+    # A good image is fitted (the set's spec and 5 steps), then the encoder is asked: this run has no checkpoint.
+    png = io.BytesIO()
+    Image.fromarray((np.random.default_rng(0).random((12, 10)) * 255).astype(np.uint8)).save(png, format="PNG")
+    answer = post("digit.png", png.getvalue())
+    assert answer.status_code == 409 and "no checkpoint" in answer.json()["error"]
+    # A fit run is no encoder; anonymous users are sent to the login page.
+    assert client.post(reverse("frontend:try_it", args=[objects["fit"].pk])).status_code == 404
+    client.logout()
+    assert client.post(url).status_code == 302
