@@ -7,6 +7,7 @@ tests/conftest.py set up; tests are transactional so the server and the worker s
 
 from __future__ import annotations
 
+import base64
 import io
 import os
 import re
@@ -142,14 +143,20 @@ def digits_zip(per_class: int = 3, classes: int = 3) -> bytes:
     return buffer.getvalue()
 
 
-def test_it_uploads_a_zip_and_shows_its_images(page, tmp_path):
+def test_it_uploads_a_zip_by_drag_and_drop_and_shows_its_images(page, tmp_path):
     from cinr_web.datasets.models import ImageDataset
 
-    archive = tmp_path / "digits.zip"
-    archive.write_bytes(digits_zip(per_class=3, classes=3))
     page.goto("/datasets/new/")
     page.get_by_label("Dataset name").fill("browser-digits")
-    page.locator("#upload-files").set_input_files(str(archive))
+    # Drag and drop: a real drop event carrying the zip in its DataTransfer.
+    drop = page.evaluate_handle("""(b64) => {
+        const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([bytes], "digits.zip", { type: "application/zip" }));
+        return transfer;
+    }""", base64.b64encode(digits_zip(per_class=3, classes=3)).decode())
+    page.dispatch_event("#dropzone", "drop", {"dataTransfer": drop})
+    assert "digits.zip" in page.locator("#upload-chosen").inner_text()
     shot(page, "upload-chosen")
     page.get_by_role("button", name="Upload").click()
     page.wait_for_url(re.compile(r"/datasets/\d+/$"), timeout=30_000)
