@@ -107,6 +107,18 @@ def test_it_splits_every_class_in_proportion_and_keeps_singletons_in_train():
     assert not np.array_equal(train, train2)
 
 
+def test_it_takes_subsets_and_relabels_by_class_name():
+    digits = load_builtin("digits")
+    sub = digits.subset([digits.test_index[0], digits.train_index[0], digits.train_index[1]])
+    assert sub.num_images == 3 and sub.test_index.tolist() == [0] and sub.train_index.tolist() == [1, 2]
+    assert torch.equal(sub.images[0], digits.images[digits.test_index[0]])
+    names = [str(d) for d in reversed(range(10))] + ["extra"]
+    relabelled = sub.with_classes(names)
+    assert [relabelled.class_names[i] for i in relabelled.labels] == [sub.class_names[i] for i in sub.labels]
+    with pytest.raises(InvalidImages, match=r"classes \['0', '1'"):
+        digits.with_classes([str(d) for d in range(2, 10)])
+
+
 def test_it_rejects_an_unknown_builtin_and_a_missing_path(tmp_path):
     with pytest.raises(InvalidImages, match="unknown built-in"):
         load_builtin("imagenet")

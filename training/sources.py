@@ -88,6 +88,16 @@ class ImageSet:
                         class_names=list(self.class_names), train_index=torch.nonzero(train_mask).reshape(-1),
                         test_index=torch.nonzero(test_mask).reshape(-1), meta=dict(self.meta))
 
+    def with_classes(self, class_names: list[str]) -> ImageSet:
+        """The same images labelled by position in `class_names` (matched by name), e.g. to evaluate a separate test
+        set with the label ids of the training set. InvalidImages if a class of this set is not in the list."""
+        missing = [c for c in self.class_names if c not in class_names]
+        if missing:
+            raise InvalidImages(f"{self.name}: classes {missing} are not among {list(class_names)}")
+        mapping = torch.tensor([list(class_names).index(c) for c in self.class_names], dtype=torch.int64)
+        return ImageSet(name=self.name, images=self.images, labels=mapping[self.labels], class_names=list(class_names),
+                        train_index=self.train_index, test_index=self.test_index, meta=dict(self.meta))
+
     def is_train(self) -> torch.Tensor:
         """bool [N]: True for the images of the train split."""
         mask = torch.zeros(self.num_images, dtype=torch.bool)
