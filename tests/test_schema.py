@@ -40,7 +40,8 @@ def objects(staff_user, tiny_digits_dataset):
     from cinr_web.runs.models import Run
 
     inrset = fitted_inrset(tiny_digits_dataset)
-    encoder = Run.objects.create(kind="simclr", status="running", inrset=inrset, created_by=staff_user)
+    # a succeeded SimCLR run without artifacts: the model API reads and checks the generated weights, then says 409
+    encoder = Run.objects.create(kind="simclr", status="succeeded", inrset=inrset, created_by=staff_user)
     # Requests go through the real WSGI handler, whose request signals would close the test's database
     # connection (and with it the test transaction); Django's own test client disconnects them the same way.
     signals.request_started.disconnect(close_old_connections)

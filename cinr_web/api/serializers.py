@@ -149,6 +149,12 @@ class INRSummarySerializer(serializers.Serializer):
     psnr = serializers.FloatField()
 
 
+class INRPageSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    page = serializers.IntegerField()
+    results = INRSummarySerializer(many=True)
+
+
 class RunSerializer(serializers.ModelSerializer):
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
 

@@ -30,9 +30,9 @@ from cinr_web.api.serializers import (
     DatasetUploadSerializer,
     ImageDatasetSerializer,
     ImageSerializer,
+    INRPageSerializer,
     INRSetCreateSerializer,
     INRSetSerializer,
-    INRSummarySerializer,
 )
 from cinr_web.datasets import services as dataset_services
 from cinr_web.datasets.models import Image, ImageDataset
@@ -193,7 +193,8 @@ class INRSetINRs(APIView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(parameters=[OpenApiParameter("page", int), OpenApiParameter("page_size", int)],
-                   responses=INRSummarySerializer(many=True))
+                   responses={200: INRPageSerializer, 400: OpenApiResponse(description="bad page"),
+                              404: OpenApiResponse(description="no such set, or no weights yet")})
     def get(self, request, pk: int):
         inrset = get_object_or_404(INRSet, pk=pk)
         data = load_inrset(inrset)
