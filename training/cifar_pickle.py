@@ -23,8 +23,6 @@ from training.sources import InvalidImages
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 
-
-
 class _NDArrayType:
     """Stands in for numpy.ndarray: only an argument of `_reconstruct`, never callable."""
 
