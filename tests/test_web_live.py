@@ -8,6 +8,7 @@ import asyncio
 import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
+from django.db import connections
 
 from cinr_web import live
 from cinr_web.inrsets.services import start_fit
@@ -17,15 +18,22 @@ from inr import FieldSpec
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+def start_tiny_fit(dataset):
+    try:
+        inrset = start_fit(dataset, FieldSpec.siren(hidden=8), {"steps": 300}, seeds_per_image=2, chunk_images=20,
+                           max_seconds=120)
+        return inrset, inrset.fit_run.pk
+    finally:
+        connections.close_all()  # this helper thread's connection would keep the test database from being dropped
+
+
 def test_a_fit_publishes_metrics_progress_and_status(celery_worker, tiny_digits_dataset):
     async def follow() -> tuple[int, int, list[dict]]:
         layer = get_channel_layer()
         channel = await layer.new_channel()
         # The groups are known once the rows exist; 300 steps in two chunks leave ample time to join them before
         # the worker is done (the assertions below only need the later events).
-        inrset = await sync_to_async(start_fit)(tiny_digits_dataset, FieldSpec.siren(hidden=8), {"steps": 300},
-                                                seeds_per_image=2, chunk_images=20, max_seconds=120)
-        run_id = (await sync_to_async(lambda: inrset.fit_run.pk)())
+        inrset, run_id = await sync_to_async(start_tiny_fit)(tiny_digits_dataset)
         await layer.group_add(live.run_group(run_id), channel)
         await layer.group_add(live.inrset_group(inrset.pk), channel)
         events = []
