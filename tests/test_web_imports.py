@@ -144,3 +144,21 @@ def test_the_tiny_digits_fixture(tiny_digits_dataset):
     assert tiny_digits_dataset.num_images == 40
     image_set = tiny_digits_dataset.load()
     assert image_set.train_index.numel() == 30 and image_set.test_index.numel() == 10
+
+
+def test_deleting_a_dataset_deletes_its_files(django_capture_on_commit_callbacks):
+    dataset = import_upload("gone", zip_upload({"a/1.png": png_bytes(), "b/2.png": png_bytes()}))
+    names = [dataset.arrays.name] + [image.file.name for image in dataset.images.all()]
+    assert all(default_storage.exists(name) for name in names)
+    with django_capture_on_commit_callbacks(execute=True):
+        dataset.delete()
+    assert not any(default_storage.exists(name) for name in names)
+
+
+def test_media_is_served_to_logged_in_users_only(client, normal_user):
+    dataset = import_upload("served", zip_upload({"a/1.png": png_bytes()}))
+    url = "/media/" + dataset.images.get().file.name
+    assert client.get(url).status_code == 302  # to the login page
+    client.force_login(normal_user)
+    response = client.get(url)
+    assert response.status_code == 200 and b"".join(response.streaming_content).startswith(b"\x89PNG")
