@@ -115,3 +115,21 @@ def test_start_run_refuses_bad_configs(tiny_digits_dataset):
         start_run("probe", inrset, {"max_seconds": -1})
     with pytest.raises(ValueError, match="start_fit"):
         start_run("fit", inrset, {})
+
+
+def test_the_encoder_actions_start_probes_and_maps(admin_client, tiny_digits_dataset):
+    inrset = start_fit(tiny_digits_dataset, SPEC, {"steps": 5}, seeds_per_image=2)
+    Run.objects.filter(pk=inrset.fit_run.pk).update(status="succeeded")
+    encoder = Run.objects.create(kind="simclr", status="succeeded", inrset=inrset, config={})
+    url = reverse("admin:runs_run_changelist")
+    for action, kind in (("probe_with_encoder", "probe"), ("embedding_with_encoder", "embedding")):
+        page = admin_client.post(url, {"action": action, "_selected_action": [encoder.pk]})
+        assert page.status_code == 200 and b"config" in page.content
+        done = admin_client.post(url, {"action": action, "_selected_action": [encoder.pk], "confirmed": "yes",
+                                       "config": ""})
+        assert done.status_code == 302
+        assert Run.objects.filter(kind=kind, parent=encoder, inrset=inrset).count() == 1
+    # a fit run is not an encoder: refused with a message, nothing started
+    admin_client.post(url, {"action": "probe_with_encoder", "_selected_action": [inrset.fit_run.pk],
+                            "confirmed": "yes", "config": "{}"})
+    assert Run.objects.filter(kind="probe").count() == 1
