@@ -123,6 +123,9 @@ def test_it_checks_upload_fields(normal_user, tiny_digits_dataset, settings):
     settings.CINR_MAX_UPLOAD_BYTES = 10
     big = client.post("/api/datasets/upload/", {"name": "x", "files": [one()]}, format="multipart")
     assert big.status_code == 400 and "limit" in str(big.json())
+    huge = client.post("/api/datasets/upload/", {"name": "x", "files": [SimpleUploadedFile("a.zip", bytes(2 << 20))]},
+                       format="multipart")  # refused from its Content-Length, before the body is parsed
+    assert huge.status_code == 400 and "the upload is" in str(huge.json())
     assert client.post("/api/datasets/upload/", {"name": "x"}, format="json").status_code == 415
 
 

@@ -98,6 +98,8 @@ def test_it_refuses_malformed_nan_and_oversize_files(encoder, normal_user, monke
     monkeypatch.setattr(weights, "MAX_INRS_PER_REQUEST", 3)
     assert_refused(embed(client, encoder, files=[weight_file(batch=4)]), "too many INRs")
     assert_refused(embed(client, encoder, files=[]), "no weight files")
+    monkeypatch.setattr(weights, "MAX_REQUEST_BYTES", 1000)
+    assert_refused(embed(client, encoder, files=[weight_file(batch=8)]), "request body", "limit")
     assert stored_rows() == before
 
 

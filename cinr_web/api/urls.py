@@ -2,14 +2,19 @@
 
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.permissions import AllowAny
 
 from cinr_web.api import views_data as data
 from cinr_web.api import views_runs as runs
 
 urlpatterns = [
-    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    path("redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    # The schema and its docs pages are public (they describe the API, they hold no data); everything else needs a
+    # login, as each view states.
+    path("schema/", SpectacularAPIView.as_view(permission_classes=[AllowAny]), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema", permission_classes=[AllowAny]),
+         name="api-docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="api-schema", permission_classes=[AllowAny]),
+         name="api-redoc"),
     path("token/", runs.MyToken.as_view(), name="api-token"),
     # datasets
     path("datasets/", data.DatasetList.as_view(), name="api-datasets"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 
+from django.conf import settings
 from django.db import transaction
 from django.http import FileResponse, HttpResponse
 from django.shortcuts import get_object_or_404
@@ -34,6 +35,7 @@ from cinr_web.api.serializers import (
     INRSetCreateSerializer,
     INRSetSerializer,
 )
+from cinr_web.api.weights import declared_length
 from cinr_web.datasets import services as dataset_services
 from cinr_web.datasets.models import Image, ImageDataset
 from cinr_web.inrsets.models import INRSet
@@ -68,6 +70,10 @@ class DatasetUpload(APIView):
     @extend_schema(request={"multipart/form-data": DatasetUploadSerializer},
                    responses={201: ImageDatasetSerializer, 400: OpenApiResponse(description="bad upload")})
     def post(self, request):
+        limit = settings.CINR_MAX_UPLOAD_BYTES
+        size = declared_length(request.META)
+        if size > limit + 1024 * 1024:  # the files plus the form's own bytes; refused before the body is read
+            raise ValidationError({"files": [f"the upload is {size} bytes; the limit is {limit} bytes"]})
         form = DatasetUploadSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         data = form.validated_data

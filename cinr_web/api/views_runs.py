@@ -191,6 +191,10 @@ class EncoderEmbed(APIView):
         run = get_object_or_404(encoder_runs(), pk=pk)
         spec = run.inrset.field_spec  # the encoder reads INRs of its INR set's architecture
         try:
+            size = weights.declared_length(request.META)
+            if size > weights.MAX_REQUEST_BYTES:  # refused before the body is read
+                raise weights.BadWeights(f"the request body is {size} bytes; the limit is "
+                                         f"{weights.MAX_REQUEST_BYTES} bytes")
             batch = self._read(request, spec)
             weights.require_spec(batch, spec)
         except weights.BadWeights as err:

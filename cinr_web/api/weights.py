@@ -19,6 +19,7 @@ import inr
 MAX_INRS_PER_REQUEST = 1024
 MAX_FILE_BYTES = 8 * 1024 * 1024
 MAX_FILES_PER_REQUEST = 256
+MAX_REQUEST_BYTES = 64 * 1024 * 1024  # the whole body, checked from Content-Length before anything is read
 
 
 class BadWeights(ValueError):
@@ -34,6 +35,14 @@ class WeightBatch:
     @property
     def size(self) -> int:
         return len(self.sources)
+
+
+def declared_length(meta: dict) -> int:
+    """The request's Content-Length (0 when absent or unreadable)."""
+    try:
+        return max(0, int(meta.get("CONTENT_LENGTH") or 0))
+    except ValueError:
+        return 0
 
 
 def check_finite_and_shapes(spec: inr.FieldSpec, params: dict[str, torch.Tensor], where: str) -> int:
