@@ -14,6 +14,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(next_page="frontend:login"), name="logout"),
     path("assets/<str:name>", assets.asset, name="asset"),
     path("datasets/new/", pages.dataset_new, name="dataset_new"),
+    path("datasets/import-builtin/", pages.dataset_import_builtin, name="dataset_import_builtin"),
     path("datasets/<int:pk>/", pages.dataset_detail, name="dataset"),
     path("datasets/<int:pk>/fit/", pages.dataset_fit, name="dataset_fit"),
     path("inrsets/<int:pk>/", pages.inrset_detail, name="inrset"),

@@ -213,3 +213,21 @@ def test_it_answers_try_it_uploads_with_clear_errors(client, objects, normal_use
     assert client.post(reverse("frontend:try_it", args=[objects["fit"].pk])).status_code == 404
     client.logout()
     assert client.post(url).status_code == 302
+
+
+@pytest.mark.django_db
+def test_it_imports_a_built_in_dataset_for_staff_only(client, staff_user, normal_user):
+    from cinr_web.datasets.models import ImageDataset
+
+    url = reverse("frontend:dataset_import_builtin")
+    client.force_login(normal_user)
+    assert client.post(url, {"name": "digits"}).status_code == 403
+    client.force_login(staff_user)
+    assert "Import scikit-learn digits" in client.get(reverse("frontend:overview")).content.decode()
+    unknown = client.post(url, {"name": "imagenet"}, follow=True)
+    assert "Unknown built-in dataset" in unknown.content.decode()
+    response = client.post(url, {"name": "digits"})
+    dataset = ImageDataset.objects.get(name="digits")
+    assert response["Location"] == reverse("frontend:dataset", args=[dataset.pk])
+    assert dataset.num_images == 1797 and dataset.images.count() == 1797
+    assert client.post(url, {"name": "digits"})["Location"] == response["Location"]  # imported once

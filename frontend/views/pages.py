@@ -32,8 +32,25 @@ def overview(request: HttpRequest) -> HttpResponse:
     inrsets = INRSet.objects.select_related("dataset").annotate(fit_progress=_fit_progress())[:100]
     runs = Run.objects.exclude(kind=Run.Kind.FIT).select_related("inrset", "inrset__dataset", "parent")[:100]
     return render(request, "frontend/overview.html", {
-        "nav": "overview", "datasets": datasets, "inrsets": inrsets, "runs": runs,
+        "nav": "overview", "datasets": datasets, "inrsets": inrsets, "runs": runs, "builtins": BUILTINS,
     })
+
+
+BUILTINS = {"digits": "scikit-learn digits (8×8, 1,797 images)", "mnist5k": "MNIST-5k (28×28, 5,000 images)"}
+
+
+@staff
+@require_POST
+def dataset_import_builtin(request: HttpRequest) -> HttpResponse:
+    """Import a built-in dataset (staff); importing it again opens the existing one."""
+    from cinr_web.datasets import services
+
+    name = request.POST.get("name", "")
+    if name not in BUILTINS:
+        messages.error(request, f"Unknown built-in dataset {name!r}; choose one of {', '.join(BUILTINS)}.")
+        return redirect("frontend:overview")
+    dataset = services.import_builtin(name, user=request.user)
+    return redirect("frontend:dataset", pk=dataset.pk)
 
 
 @member
