@@ -2,7 +2,7 @@
 process, and against this machine's arithmetic limit (matrix-product rate and vectorised sine rate).
 
     .venv/bin/python -m bench.fit                      # both architectures, 64 images, default steps and lr
-    .venv/bin/python -m bench.fit --arch mfn --n 128 --steps 1000 --threads 1
+    .venv/bin/python -m bench.fit --arch mfn --n 128 --steps 1000 --threads 2
 
 Printed per architecture: INRs per second and mean / min PSNR of `inr.fit`; the same for a straightforward batched
 autograd loop (evaluate + backward + torch.optim.Adam on stacked weights) and for one INR at a time (a plain
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import time
 
 import numpy as np
@@ -237,11 +238,11 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=None, help="default: inr.DEFAULT_FIT")
     parser.add_argument("--baseline-n", type=int, default=4, help="images for the one-at-a-time baseline")
     parser.add_argument("--chunk", type=int, default=None, help="images per chunk (default: inr.fit's)")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads for inr.fit and the baselines alike")
     parser.add_argument("--profile", action="store_true", help="print where 50 steps of inr.fit spend their time")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
+    os.environ["CINR_FIT_THREADS"] = str(args.threads)
     for arch in (["siren", "mfn"] if args.arch == "both" else [args.arch]):
         if args.profile:
             spec = inr.FieldSpec.siren() if arch == "siren" else inr.FieldSpec.mfn()

@@ -16,6 +16,7 @@ frequency. Frequencies under the budget are untouched, so the fit is free below 
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -111,7 +112,7 @@ def fit(spec: FieldSpec, images: torch.Tensor, seeds: int | Sequence[int] = 1, s
     (default: sized for the device); a chunk's INRs are fitted together, and the result does not depend on the
     chunking. image_offset: the global index of images[0], so a sharded fit equals an unsharded one.
     callback(step, stats) runs after every step (stats: loss, psnr_mean, step, steps, done, total, chunk, chunks);
-    returning False raises FitCancelled.
+    returning False raises FitCancelled. On the CPU the fit runs with CINR_FIT_THREADS torch threads (default 1).
     """
     started = time.perf_counter()
     _check_images(spec, images)
@@ -135,6 +136,37 @@ def fit(spec: FieldSpec, images: torch.Tensor, seeds: int | Sequence[int] = 1, s
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     chunks = max(1, math.ceil(n / chunk_size))
+    with _CpuThreads(device):
+        return _fit_chunks(spec, images, seed_ids, steps, lr, anti_alias, shared_init, device, chunk_size, chunks,
+                           image_offset, callback, started)
+
+
+class _CpuThreads:
+    """On the CPU, fit with CINR_FIT_THREADS torch threads (default 1), restoring the setting afterwards.
+
+    A chunk's tensors are small (cache-sized), so splitting each op over threads gains little, and on a loaded
+    machine the threads' barriers cost far more: measured on the shared 2-core machine, 2 threads ran the fit about
+    10x slower than 1 (bench/README.md). Run several fitting processes to use several cores.
+    """
+
+    def __init__(self, device: torch.device) -> None:
+        self.threads = int(os.environ.get("CINR_FIT_THREADS", "1")) if device.type == "cpu" else 0
+        self.saved = torch.get_num_threads()
+
+    def __enter__(self) -> None:
+        if self.threads > 0:
+            torch.set_num_threads(self.threads)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.threads > 0:
+            torch.set_num_threads(self.saved)
+
+
+def _fit_chunks(spec: FieldSpec, images: torch.Tensor, seed_ids: list[int], steps: int, lr: float, anti_alias: bool,
+                shared_init: bool, device: torch.device, chunk_size: int, chunks: int, image_offset: int,
+                callback: Callback | None, started: float) -> FitResult:
+    n = images.shape[0]
+    s = len(seed_ids)
 
     params_out: dict[str, list[torch.Tensor]] = {name: [] for name in spec.param_shapes()}
     psnr_out: list[torch.Tensor] = []
@@ -172,8 +204,8 @@ def fit(spec: FieldSpec, images: torch.Tensor, seeds: int | Sequence[int] = 1, s
 
 
 def default_chunk_size(spec: FieldSpec, pixels: int, seeds: int, device: torch.device) -> int:
-    """Images per chunk. On the CPU a chunk's activations should stay in cache (measured in bench/fit.py: blocks of
-    a few tens of INRs run fastest); on CUDA, large enough to fill the GPU while staying within about 1 GiB."""
+    """Images per chunk. On the CPU a chunk's activations should stay near the cache (blocks of about ten 28x28
+    INRs; see bench/README.md); on CUDA, large enough to fill the GPU while staying within about 1 GiB."""
     width = spec.hidden * (spec.layers - 1 if spec.arch == "siren" else spec.filters)
     floats_per_inr = 4 * pixels * width  # the activations the fused step keeps alive, roughly
     budget = 2**21 if device.type == "cpu" else 2**28
