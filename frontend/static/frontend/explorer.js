@@ -87,6 +87,7 @@
   ["dragenter", "dragover"].forEach(n => zone.addEventListener(n, e => { e.preventDefault(); zone.classList.add("dragging"); }));
   ["dragleave", "drop"].forEach(n => zone.addEventListener(n, e => { e.preventDefault(); zone.classList.remove("dragging"); }));
   zone.addEventListener("drop", function (e) {
+    try { input.files = e.dataTransfer.files; } catch (err) { /* the state line still names the file */ }
     file = e.dataTransfer.files[0] || null;
     state.textContent = file ? file.name : "";
     if (file) form.requestSubmit();

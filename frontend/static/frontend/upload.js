@@ -36,7 +36,10 @@
   ["dragleave", "drop"].forEach(function (name) {
     zone.addEventListener(name, function (e) { e.preventDefault(); zone.classList.remove("dragging"); });
   });
-  zone.addEventListener("drop", function (e) { setFiles(e.dataTransfer.files); });
+  zone.addEventListener("drop", function (e) {
+    try { input.files = e.dataTransfer.files; } catch (err) { /* older browsers: the list below still says it */ }
+    setFiles(e.dataTransfer.files);
+  });
 
   form.addEventListener("submit", function (e) {
     e.preventDefault();
