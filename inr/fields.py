@@ -154,94 +154,133 @@ def render(spec: FieldSpec, params: Params, height: int, width: int, chunk: int 
 # -- fused forward and backward for fitting -----------------------------------------------------------------------
 # `fit` spends nearly all its time here. Writing the backward pass by hand (instead of autograd) lets it fold
 # SIREN's omega0 into the matrix products' scalars and the small weight tensors, reuse the pre-activation buffers
-# for the cosines, and skip every gradient nobody needs (the coordinates'). `tests/test_fields.py` checks the
+# for the cosines, skip every gradient nobody needs (the coordinates'), and write every large intermediate into a
+# buffer that is allocated once per chunk (`Workspace`) instead of once per step. `tests/test_fields.py` checks the
 # gradients against autograd in float64.
 
 
+class Workspace:
+    """Named scratch buffers, reused across calls with the same shapes."""
+
+    def __init__(self) -> None:
+        self._buffers: dict[str, torch.Tensor] = {}
+
+    def get(self, name: str, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+        t = self._buffers.get(name)
+        if t is None or t.shape != shape or t.dtype != like.dtype or t.device != like.device:
+            t = self._buffers[name] = torch.empty(shape, dtype=like.dtype, device=like.device)
+        return t
+
+
 def mse_and_grad(spec: FieldSpec, params: Params, coords: torch.Tensor, target: torch.Tensor,
-                 grads: Params | None = None) -> tuple[torch.Tensor, Params]:
+                 grads: Params | None = None, workspace: Workspace | None = None) -> tuple[torch.Tensor, Params]:
     """Per-INR mean squared error `[B]` of the fields at `coords` (`[P, 2]`) against `target` (`[B, P, out_dim]`),
     and its gradient with respect to every parameter (the gradient of the sum of the per-INR losses, so each INR
     gets its own gradient). Results are written into `grads` (same names and shapes as params) when given."""
     if grads is None:
         grads = {name: torch.empty_like(t) for name, t in params.items()}
+    ws = workspace or Workspace()
     if spec.arch == "siren":
-        return _siren_mse_and_grad(spec, params, coords, target, grads), grads
-    return _mfn_mse_and_grad(spec, params, coords, target, grads), grads
+        return _siren_mse_and_grad(spec, params, coords, target, grads, ws), grads
+    return _mfn_mse_and_grad(spec, params, coords, target, grads, ws), grads
 
 
 def _residual(y: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     # y, target: [B, P, C] -> loss [B], dloss/dy [B, P, C] (y is overwritten)
     r = y.sub_(target)
-    loss = r.square().mean(dim=(1, 2))
+    loss = torch.linalg.vector_norm(r, dim=(1, 2)).square_().div_(r.shape[1] * r.shape[2])
     return loss, r.mul_(2.0 / (r.shape[1] * r.shape[2]))
 
 
+def _back_through_linear(du: torch.Tensor, weight: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    # du [B, P, o] @ weight [B, o, i] -> [B, P, i]; one output channel is an outer product, cheaper as a broadcast
+    if weight.shape[1] == 1:
+        return torch.mul(du, weight, out=out)
+    return torch.bmm(du, weight, out=out)
+
+
+def _coords_and_ones(coords: torch.Tensor, batch: int, ws: Workspace) -> torch.Tensor:
+    """`[B, 3, P]`: rows, columns, ones. Transposed it is the first layer's input; times dloss/da it gives the first
+    layer's weight and bias gradients in one matrix product."""
+    x = ws.get("coords_ones", (batch, 3, coords.shape[0]), coords)
+    x[:, :2].copy_(coords.t().unsqueeze(0).expand(batch, -1, -1))
+    x[:, 2].fill_(1.0)
+    return x
+
+
 def _siren_mse_and_grad(spec: FieldSpec, params: Params, coords: torch.Tensor, target: torch.Tensor,
-                        grads: Params) -> torch.Tensor:
+                        grads: Params, ws: Workspace) -> torch.Tensor:
     w0, last = spec.omega0, spec.layers - 1
-    batch = target.shape[0]
-    x = coords.unsqueeze(0).expand(batch, -1, -1)  # [B, P, 2]
-    hs, pre = [x], []  # layer inputs h_i [B, P, d_i]; pre-activations a_i = w0 (h_i W_i^T + b_i)
+    batch, pixels, _ = target.shape
+    x1 = _coords_and_ones(coords, batch, ws)
+    hs, pre = [x1[:, :2].transpose(1, 2)], []  # layer inputs h_i [B, P, d_i]; a_i = w0 (h_i W_i^T + b_i)
     for i in range(last):
-        a = torch.baddbmm(params[f"layer{i}.bias"].unsqueeze(1), hs[-1], params[f"layer{i}.weight"].transpose(1, 2),
-                          beta=w0, alpha=w0)
+        weight = params[f"layer{i}.weight"]
+        a = ws.get(f"a{i}", (batch, pixels, weight.shape[1]), target)
+        torch.baddbmm(params[f"layer{i}.bias"].unsqueeze(1), hs[-1], weight.transpose(1, 2), beta=w0, alpha=w0,
+                      out=a)
         pre.append(a)
-        hs.append(torch.sin(a))
-    y = torch.baddbmm(params[f"layer{last}.bias"].unsqueeze(1), hs[-1], params[f"layer{last}.weight"].transpose(1, 2))
+        hs.append(torch.sin(a, out=ws.get(f"h{i + 1}", a.shape, a)))
+    y = ws.get("y", target.shape, target)
+    torch.baddbmm(params[f"layer{last}.bias"].unsqueeze(1), hs[-1], params[f"layer{last}.weight"].transpose(1, 2),
+                  out=y)
     loss, dy = _residual(y, target)  # dy [B, P, C]
     torch.bmm(dy.transpose(1, 2), hs[-1], out=grads[f"layer{last}.weight"])
     torch.sum(dy, dim=1, out=grads[f"layer{last}.bias"])
-    dh = torch.bmm(dy, params[f"layer{last}.weight"])  # [B, P, d_last]
+    dh = _back_through_linear(dy, params[f"layer{last}.weight"], ws.get("dh", hs[-1].shape, dy))
     for i in reversed(range(last)):
         da = torch.cos(pre[i], out=pre[i]).mul_(dh)  # dloss / d(h_i W_i^T + b_i), up to the factor w0
         if i == 0:
-            torch.matmul(da.transpose(1, 2), coords, out=grads[f"layer{i}.weight"])
-        else:
-            torch.bmm(da.transpose(1, 2), hs[i], out=grads[f"layer{i}.weight"])
+            g0 = torch.bmm(x1, da).mul_(w0)  # [B, 3, d_1]: weight^T and bias
+            grads["layer0.weight"].copy_(g0[:, :2].transpose(1, 2))
+            grads["layer0.bias"].copy_(g0[:, 2])
+            break
+        torch.bmm(da.transpose(1, 2), hs[i], out=grads[f"layer{i}.weight"])
         grads[f"layer{i}.weight"].mul_(w0)
         torch.sum(da, dim=1, out=grads[f"layer{i}.bias"])
         grads[f"layer{i}.bias"].mul_(w0)
         if i > 0:
-            dh = torch.bmm(da, params[f"layer{i}.weight"] * w0)
+            dh = torch.bmm(da, params[f"layer{i}.weight"] * w0, out=ws.get("dh", hs[i].shape, da))
     return loss
 
 
 def _mfn_mse_and_grad(spec: FieldSpec, params: Params, coords: torch.Tensor, target: torch.Tensor,
-                      grads: Params) -> torch.Tensor:
+                      grads: Params, ws: Workspace) -> torch.Tensor:
     k, hidden = spec.filters, spec.hidden
-    batch = target.shape[0]
+    batch, pixels, _ = target.shape
     # All filters at once: A = x omega^T + phi, [B, P, k*hidden]; filter i is the slice i*hidden:(i+1)*hidden.
     omega = torch.cat([params[f"filter{i}.omega"] for i in range(k)], dim=1)  # [B, k*hidden, 2]
     phi = torch.cat([params[f"filter{i}.phi"] for i in range(k)], dim=1)  # [B, k*hidden]
-    x = coords.unsqueeze(0).expand(batch, -1, -1)
-    a = torch.baddbmm(phi.unsqueeze(1), x, omega.transpose(1, 2))
-    g = torch.sin(a)
+    x1 = _coords_and_ones(coords, batch, ws)
+    a = ws.get("a", (batch, pixels, k * hidden), target)
+    torch.baddbmm(phi.unsqueeze(1), x1[:, :2].transpose(1, 2), omega.transpose(1, 2), out=a)
+    g = torch.sin(a, out=ws.get("g", a.shape, a))
 
     def filt(t: torch.Tensor, i: int) -> torch.Tensor:
         return t[:, :, i * hidden:(i + 1) * hidden]
 
     zs, us = [filt(g, 0)], []  # z^(i+1) [B, P, hidden]; u_i = z W_i^T + b_i
     for i in range(k):
-        u = torch.baddbmm(params[f"linear{i}.bias"].unsqueeze(1), zs[-1], params[f"linear{i}.weight"].transpose(1, 2))
+        weight = params[f"linear{i}.weight"]
+        u = ws.get(f"u{i}", (batch, pixels, weight.shape[1]), target)
+        torch.baddbmm(params[f"linear{i}.bias"].unsqueeze(1), zs[-1], weight.transpose(1, 2), out=u)
         if i < k - 1:
             us.append(u)
-            zs.append(u * filt(g, i + 1))
+            zs.append(torch.mul(u, filt(g, i + 1), out=ws.get(f"z{i + 1}", u.shape, u)))
     loss, du = _residual(u, target)
-    dg = torch.empty_like(a)  # dloss/dg for every filter
+    dg = ws.get("dg", a.shape, a)  # dloss/dg for every filter
     for i in reversed(range(k)):
         torch.bmm(du.transpose(1, 2), zs[i], out=grads[f"linear{i}.weight"])
         torch.sum(du, dim=1, out=grads[f"linear{i}.bias"])
-        dz = torch.bmm(du, params[f"linear{i}.weight"])  # [B, P, hidden]
         if i == 0:
-            filt(dg, 0).copy_(dz)
+            _back_through_linear(du, params[f"linear{i}.weight"], filt(dg, 0))
         else:
+            dz = _back_through_linear(du, params[f"linear{i}.weight"], ws.get(f"dz{i % 2}", zs[i].shape, du))
             torch.mul(dz, us[i - 1], out=filt(dg, i))
             du = dz.mul_(filt(g, i))
     da = torch.cos(a, out=a).mul_(dg)
-    grad_omega = torch.matmul(da.transpose(1, 2), coords)  # [B, k*hidden, 2]
-    grad_phi = da.sum(dim=1)
+    grad = torch.bmm(x1, da)  # [B, 3, k*hidden]: omega^T (rows, cols) and phi of every filter
     for i in range(k):
-        grads[f"filter{i}.omega"].copy_(grad_omega[:, i * hidden:(i + 1) * hidden])
-        grads[f"filter{i}.phi"].copy_(grad_phi[:, i * hidden:(i + 1) * hidden])
+        grads[f"filter{i}.omega"].copy_(grad[:, :2, i * hidden:(i + 1) * hidden].transpose(1, 2))
+        grads[f"filter{i}.phi"].copy_(grad[:, 2, i * hidden:(i + 1) * hidden])
     return loss

@@ -87,8 +87,10 @@ def psnr(spec: FieldSpec, params: Params, images: torch.Tensor, *, seeds_per_ima
     any_param = next(iter(params.values()))
     coords = grid(images.shape[2], images.shape[3], device=any_param.device, dtype=any_param.dtype)
     target = _targets(images.to(device=any_param.device, dtype=any_param.dtype), s)
-    with torch.no_grad():
-        mse = (evaluate(spec, params, coords) - target).square().mean(dim=(1, 2))
+    with torch.no_grad():  # in blocks of INRs, so that memory stays bounded for whole datasets
+        mse = torch.cat([
+            (evaluate(spec, {k: t[b:b + 256] for k, t in params.items()}, coords) - target[b:b + 256])
+            .square().mean(dim=(1, 2)) for b in range(0, batch, 256)])
     return _psnr_from_mse(mse)
 
 
