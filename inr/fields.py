@@ -173,13 +173,19 @@ class Workspace:
 
 
 def mse_and_grad(spec: FieldSpec, params: Params, coords: torch.Tensor, target: torch.Tensor,
-                 grads: Params | None = None, workspace: Workspace | None = None) -> tuple[torch.Tensor, Params]:
+                 grads: Params | None = None, workspace: Workspace | None = None,
+                 grid_size: tuple[int, int] | None = None) -> tuple[torch.Tensor, Params]:
     """Per-INR mean squared error `[B]` of the fields at `coords` (`[P, 2]`) against `target` (`[B, P, out_dim]`),
     and its gradient with respect to every parameter (the gradient of the sum of the per-INR losses, so each INR
-    gets its own gradient). Results are written into `grads` (same names and shapes as params) when given."""
+    gets its own gradient). Results are written into `grads` (same names and shapes as params) when given.
+
+    `grid_size=(H, W)` says that coords is `grid(H, W)`; MFNs then take a faster path that uses the grid's
+    separability (see `_mfn_grid_mse_and_grad`)."""
     if grads is None:
         grads = {name: torch.empty_like(t) for name, t in params.items()}
     ws = workspace or Workspace()
+    if spec.arch == "mfn" and grid_size is not None:
+        return _mfn_grid_mse_and_grad(spec, params, coords, grid_size, target, grads, ws), grads
     if spec.arch == "siren":
         return _siren_mse_and_grad(spec, params, coords, target, grads, ws), grads
     return _mfn_mse_and_grad(spec, params, coords, target, grads, ws), grads
@@ -283,4 +289,66 @@ def _mfn_mse_and_grad(spec: FieldSpec, params: Params, coords: torch.Tensor, tar
     for i in range(k):
         grads[f"filter{i}.omega"].copy_(grad[:, :2, i * hidden:(i + 1) * hidden].transpose(1, 2))
         grads[f"filter{i}.phi"].copy_(grad[:, 2, i * hidden:(i + 1) * hidden])
+    return loss
+
+
+def _mfn_grid_mse_and_grad(spec: FieldSpec, params: Params, coords: torch.Tensor, grid_size: tuple[int, int],
+                           target: torch.Tensor, grads: Params, ws: Workspace) -> torch.Tensor:
+    """MFN step on a full grid, activations neuron-major (`[B, hidden, P]`).
+
+    On a grid a filter is separable: sin(w_r r_i + w_c c_j + phi) = sin(R_i) cos(C_j) + cos(R_i) sin(C_j) with
+    R = w_r r + phi, C = w_c c. So the filter bank is one batched product with inner dimension 2 of small sine tables
+    ([H, 2] x [2, W] per neuron), with H + W sines and cosines per neuron instead of H * W; and the filters'
+    gradients need no cosine over the grid: two batched products of dloss/dg with the same tables.
+    """
+    k, hidden = spec.filters, spec.hidden
+    height, width = grid_size
+    batch, pixels, channels = target.shape
+    n = batch * k * hidden
+    rows, cols = coords[::width, 0], coords[:width, 1]  # [H], [W]
+    omega = torch.cat([params[f"filter{i}.omega"] for i in range(k)], dim=1)  # [B, k*hidden, 2]
+    phi = torch.cat([params[f"filter{i}.phi"] for i in range(k)], dim=1)  # [B, k*hidden]
+    r_arg = torch.addcmul(phi.unsqueeze(2), omega[:, :, 0:1], rows)  # R [B, k*hidden, H]
+    c_arg = omega[:, :, 1:2] * cols  # C [B, k*hidden, W]
+    sr, cr, sc, cc = torch.sin(r_arg), torch.cos(r_arg), torch.sin(c_arg), torch.cos(c_arg)
+    left = torch.stack([sr, cr], dim=3).view(n, height, 2)
+    right = torch.stack([cc, sc], dim=2).view(n, 2, width)
+    g = ws.get("g", (batch, k * hidden, pixels), target)
+    torch.bmm(left, right, out=g.view(n, height, width))
+
+    def filt(t: torch.Tensor, i: int) -> torch.Tensor:
+        return t[:, i * hidden:(i + 1) * hidden]  # [B, hidden, P]
+
+    zs, us = [filt(g, 0)], []  # z^(i+1) [B, hidden, P]; u_i = W_i z + b_i
+    for i in range(k):
+        weight = params[f"linear{i}.weight"]
+        u = ws.get(f"u{i}", (batch, weight.shape[1], pixels), target)
+        torch.baddbmm(params[f"linear{i}.bias"].unsqueeze(2), weight, zs[-1], out=u)
+        if i < k - 1:
+            us.append(u)
+            zs.append(torch.mul(u, filt(g, i + 1), out=ws.get(f"z{i + 1}", u.shape, u)))
+    loss, du = _residual(u, target.transpose(1, 2))  # du [B, C, P]
+    dg = ws.get("dg", g.shape, g)  # dloss/dg for every filter
+    for i in reversed(range(k)):
+        weight = params[f"linear{i}.weight"]
+        torch.bmm(du, zs[i].transpose(1, 2), out=grads[f"linear{i}.weight"])
+        torch.sum(du, dim=2, out=grads[f"linear{i}.bias"])
+        dz = filt(dg, 0) if i == 0 else ws.get(f"dz{i % 2}", zs[i].shape, du)
+        if weight.shape[1] == 1:  # one output channel: an outer product
+            torch.mul(weight.transpose(1, 2), du, out=dz)
+        else:
+            torch.bmm(weight.transpose(1, 2), du, out=dz)
+        if i > 0:
+            torch.mul(dz, us[i - 1], out=filt(dg, i))
+            du = dz.mul_(filt(g, i))
+    dg_grid = dg.view(n, height, width)
+    m_rows = torch.bmm(dg_grid, right.transpose(1, 2))  # [n, H, 2]: sum_j dg cos C_j, sum_j dg sin C_j
+    m_cols = torch.bmm(dg_grid.transpose(1, 2), torch.stack([cr, sr], dim=3).view(n, height, 2))  # [n, W, 2]
+    d_r = (cr.view(n, height) * m_rows[..., 0] - sr.view(n, height) * m_rows[..., 1]).view(batch, k * hidden, height)
+    d_c = (cc.view(n, width) * m_cols[..., 0] - sc.view(n, width) * m_cols[..., 1]).view(batch, k * hidden, width)
+    grad_phi = d_r.sum(dim=2)
+    grad_omega = torch.stack([d_r @ rows, d_c @ cols], dim=2)  # [B, k*hidden, 2]
+    for i in range(k):
+        grads[f"filter{i}.omega"].copy_(grad_omega[:, i * hidden:(i + 1) * hidden])
+        grads[f"filter{i}.phi"].copy_(grad_phi[:, i * hidden:(i + 1) * hidden])
     return loss

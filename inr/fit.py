@@ -240,7 +240,7 @@ def _fit_chunk(spec: FieldSpec, images: torch.Tensor, inr_seeds: list[int], s: i
     workspace = Workspace()
     beta1, beta2 = ADAM_BETAS
     for step in range(1, steps + 1):
-        loss, _ = mse_and_grad(spec, params, coords, target, grads, workspace)
+        loss, _ = mse_and_grad(spec, params, coords, target, grads, workspace, grid_size=(height, width))
         # Adam (Kingma & Ba; the same arithmetic as torch.optim.Adam), elementwise on all INRs at once.
         m.mul_(beta1).add_(flat_grad, alpha=1 - beta1)
         v.mul_(beta2).addcmul_(flat_grad, flat_grad, value=1 - beta2)
