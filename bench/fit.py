@@ -120,8 +120,12 @@ def batched_autograd(spec: inr.FieldSpec, images: torch.Tensor, steps: int, lr: 
 
 
 # -- the arithmetic limit ---------------------------------------------------------------------------------------
-def step_cost(spec: inr.FieldSpec, pixels: int) -> tuple[float, float]:
-    """FLOPs (matrix products, multiply-add = 2) and sines + cosines of one fitting step of one INR."""
+def step_cost(spec: inr.FieldSpec, height: int, width: int, separable: bool = False) -> tuple[float, float]:
+    """FLOPs (matrix products, multiply-add = 2) and sines + cosines of one fitting step of one INR.
+
+    separable (MFN on a grid, what inr.fit runs): the filters come from [H, 2] x [2, W] products of sine tables, with
+    sines and cosines of H + W arguments per neuron; their gradients from two more such products."""
+    pixels = height * width
     sizes = spec.layer_sizes()
     if spec.arch == "siren":
         pairs = [(sizes[i], sizes[i + 1]) for i in range(spec.layers)]
@@ -130,11 +134,13 @@ def step_cost(spec: inr.FieldSpec, pixels: int) -> tuple[float, float]:
         input_grads = sum(2 * pixels * a * b for a, b in pairs[1:])  # no gradient for the coordinates
         sines = 2 * pixels * spec.hidden * (spec.layers - 1)  # sin forward, cos backward
         return forward + weight_grads + input_grads, sines
-    width = spec.hidden * spec.filters
+    neurons = spec.hidden * spec.filters
     pairs = [(sizes[i + 1], sizes[i + 2]) for i in range(spec.filters)]
-    linear = sum(2 * pixels * a * b for a, b in pairs)
-    filters = 2 * pixels * 2 * width
-    return filters * 2 + linear * 3, 2 * pixels * width
+    linear = sum(2 * pixels * a * b for a, b in pairs)  # forward; the same again for weight and for input gradients
+    filters = 2 * pixels * 2 * neurons  # inner dimension 2 either way
+    if separable:
+        return filters * 3 + linear * 3, 2 * (height + width) * neurons
+    return filters * 2 + linear * 3, 2 * pixels * neurons
 
 
 def best_time(fn, repeats: int = 7, inner: int = 5) -> float:
@@ -205,18 +211,18 @@ def run(arch: str, n: int, steps: int | None, lr: float | None, baseline_n: int,
     print(f"ratio inr.fit / one at a time: {rate / one_rate:.1f}x wall, {cpu_rate / one_cpu_rate:.1f}x CPU;  "
           f"inr.fit / batched autograd: {rate / auto_rate:.1f}x wall, {cpu_rate / auto_cpu_rate:.1f}x CPU")
 
-    flops, sines = step_cost(spec, PIXELS)
     batch = min(chunk or default_chunk_size(spec, PIXELS, 1, torch.device("cpu")), n)
     bmm_rate, sin_rate = machine_rates(spec, batch)
     step = fused_step_time(spec, images[:batch])
-    limit = flops / bmm_rate + sines / sin_rate  # CPU seconds per INR-step
     whole = 1 / (cpu_rate * steps)  # CPU seconds per INR-step of the whole fit (init, Adam, clamp, PSNR included)
-    print(f"one step of one INR: {flops / 1e6:.2f} MFLOP in matrix products, {sines / 1e3:.1f} k sines + cosines")
-    print(f"machine (best of 7, {batch} INRs): bmm {bmm_rate / 1e9:.0f} GFLOP/s, sin {sin_rate / 1e9:.2f} G/s -> "
-          f"limit {limit * 1e6:.1f} us per INR-step (bmm {flops / bmm_rate * 1e6:.1f} + "
-          f"sin {sines / sin_rate * 1e6:.1f})")
-    print(f"fused forward+backward (best of 7): {step * 1e6:.1f} us per INR-step = {limit / step:.2f} of the limit; "
-          f"whole fit: {whole * 1e6:.1f} CPU-us per INR-step = {limit / whole:.2f} of the limit")
+    for label, separable in [("direct", False)] + ([("separable (what inr.fit runs)", True)] if arch == "mfn" else []):
+        flops, sines = step_cost(spec, 28, 28, separable)
+        limit = flops / bmm_rate + sines / sin_rate  # CPU seconds per INR-step
+        print(f"{label}: one step of one INR: {flops / 1e6:.2f} MFLOP in matrix products, {sines / 1e3:.1f} k sines + "
+              f"cosines -> limit {limit * 1e6:.1f} us (bmm {flops / bmm_rate * 1e6:.1f} + sin "
+              f"{sines / sin_rate * 1e6:.1f}); reached: fused step {limit / step:.2f}, whole fit {limit / whole:.2f}")
+    print(f"machine (best of 7, {batch} INRs): bmm {bmm_rate / 1e9:.0f} GFLOP/s, sin {sin_rate / 1e9:.2f} G/s; "
+          f"fused forward+backward (best of 7) {step * 1e6:.1f} us per INR-step, whole fit {whole * 1e6:.1f} CPU-us")
 
 
 def fused_step_time(spec: inr.FieldSpec, images: torch.Tensor) -> float:
@@ -227,7 +233,7 @@ def fused_step_time(spec: inr.FieldSpec, images: torch.Tensor) -> float:
     params = inr.init(spec, batch, grid_size=28)
     grads = {name: torch.empty_like(t) for name, t in params.items()}
     coords, target, ws = inr.grid(28, 28), _targets(images, 1), Workspace()
-    return best_time(lambda: mse_and_grad(spec, params, coords, target, grads, ws)) / batch
+    return best_time(lambda: mse_and_grad(spec, params, coords, target, grads, ws, grid_size=(28, 28))) / batch
 
 
 def main() -> None:

@@ -180,7 +180,7 @@ def mse_and_grad(spec: FieldSpec, params: Params, coords: torch.Tensor, target: 
     gets its own gradient). Results are written into `grads` (same names and shapes as params) when given.
 
     `grid_size=(H, W)` says that coords is `grid(H, W)`; MFNs then take a faster path that uses the grid's
-    separability (see `_mfn_grid_mse_and_grad`)."""
+    separability (`_separable_sines`). (The same path for a SIREN's first layer measured no faster: not used.)"""
     if grads is None:
         grads = {name: torch.empty_like(t) for name, t in params.items()}
     ws = workspace or Workspace()
@@ -292,6 +292,35 @@ def _mfn_mse_and_grad(spec: FieldSpec, params: Params, coords: torch.Tensor, tar
     return loss
 
 
+def _separable_sines(r_arg: torch.Tensor, c_arg: torch.Tensor, out: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """On a grid, sin(R_i + C_j) = sin(R_i) cos(C_j) + cos(R_i) sin(C_j): the sines of n neurons over the H x W grid
+    are one batched product with inner dimension 2 of small tables, with H + W sines and cosines per neuron instead of
+    H * W. r_arg [B, d, H], c_arg [B, d, W] -> out [B, d, H*W]; returns the tables for `_separable_sines_backward`."""
+    batch, d, height = r_arg.shape
+    width = c_arg.shape[2]
+    sr, cr, sc, cc = torch.sin(r_arg), torch.cos(r_arg), torch.sin(c_arg), torch.cos(c_arg)
+    left = torch.stack([sr, cr], dim=3).view(batch * d, height, 2)
+    right = torch.stack([cc, sc], dim=2).view(batch * d, 2, width)
+    torch.bmm(left, right, out=out.view(batch * d, height, width))
+    return sr, cr, sc, cc, right
+
+
+def _separable_sines_backward(grad: torch.Tensor, tables: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+    """dloss/dR [B, d, H] and dloss/dC [B, d, W] from dloss/dsin(R_i + C_j) (`grad` [B, d, H*W]): since
+    d sin(R + C) = cos(R_i) cos(C_j) - sin(R_i) sin(C_j), two batched products of grad with the tables, and no cosine
+    over the grid."""
+    sr, cr, sc, cc, right = tables
+    batch, d, height = sr.shape
+    width = sc.shape[2]
+    n = batch * d
+    g = grad.view(n, height, width)
+    m_rows = torch.bmm(g, right.transpose(1, 2))  # [n, H, 2]: sum_j g cos C_j, sum_j g sin C_j
+    m_cols = torch.bmm(g.transpose(1, 2), torch.stack([cr, sr], dim=3).view(n, height, 2))  # [n, W, 2]
+    d_r = cr * m_rows[..., 0].view(batch, d, height) - sr * m_rows[..., 1].view(batch, d, height)
+    d_c = cc * m_cols[..., 0].view(batch, d, width) - sc * m_cols[..., 1].view(batch, d, width)
+    return d_r, d_c
+
+
 def _mfn_grid_mse_and_grad(spec: FieldSpec, params: Params, coords: torch.Tensor, grid_size: tuple[int, int],
                            target: torch.Tensor, grads: Params, ws: Workspace) -> torch.Tensor:
     """MFN step on a full grid, activations neuron-major (`[B, hidden, P]`).
@@ -304,17 +333,13 @@ def _mfn_grid_mse_and_grad(spec: FieldSpec, params: Params, coords: torch.Tensor
     k, hidden = spec.filters, spec.hidden
     height, width = grid_size
     batch, pixels, channels = target.shape
-    n = batch * k * hidden
     rows, cols = coords[::width, 0], coords[:width, 1]  # [H], [W]
     omega = torch.cat([params[f"filter{i}.omega"] for i in range(k)], dim=1)  # [B, k*hidden, 2]
     phi = torch.cat([params[f"filter{i}.phi"] for i in range(k)], dim=1)  # [B, k*hidden]
     r_arg = torch.addcmul(phi.unsqueeze(2), omega[:, :, 0:1], rows)  # R [B, k*hidden, H]
     c_arg = omega[:, :, 1:2] * cols  # C [B, k*hidden, W]
-    sr, cr, sc, cc = torch.sin(r_arg), torch.cos(r_arg), torch.sin(c_arg), torch.cos(c_arg)
-    left = torch.stack([sr, cr], dim=3).view(n, height, 2)
-    right = torch.stack([cc, sc], dim=2).view(n, 2, width)
     g = ws.get("g", (batch, k * hidden, pixels), target)
-    torch.bmm(left, right, out=g.view(n, height, width))
+    tables = _separable_sines(r_arg, c_arg, g)
 
     def filt(t: torch.Tensor, i: int) -> torch.Tensor:
         return t[:, i * hidden:(i + 1) * hidden]  # [B, hidden, P]
@@ -341,11 +366,7 @@ def _mfn_grid_mse_and_grad(spec: FieldSpec, params: Params, coords: torch.Tensor
         if i > 0:
             torch.mul(dz, us[i - 1], out=filt(dg, i))
             du = dz.mul_(filt(g, i))
-    dg_grid = dg.view(n, height, width)
-    m_rows = torch.bmm(dg_grid, right.transpose(1, 2))  # [n, H, 2]: sum_j dg cos C_j, sum_j dg sin C_j
-    m_cols = torch.bmm(dg_grid.transpose(1, 2), torch.stack([cr, sr], dim=3).view(n, height, 2))  # [n, W, 2]
-    d_r = (cr.view(n, height) * m_rows[..., 0] - sr.view(n, height) * m_rows[..., 1]).view(batch, k * hidden, height)
-    d_c = (cc.view(n, width) * m_cols[..., 0] - sc.view(n, width) * m_cols[..., 1]).view(batch, k * hidden, width)
+    d_r, d_c = _separable_sines_backward(dg, tables)
     grad_phi = d_r.sum(dim=2)
     grad_omega = torch.stack([d_r @ rows, d_c @ cols], dim=2)  # [B, k*hidden, 2]
     for i in range(k):
