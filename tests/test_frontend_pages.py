@@ -231,3 +231,35 @@ def test_it_imports_a_built_in_dataset_for_staff_only(client, staff_user, normal
     assert response["Location"] == reverse("frontend:dataset", args=[dataset.pk])
     assert dataset.num_images == 1797 and dataset.images.count() == 1797
     assert client.post(url, {"name": "digits"})["Location"] == response["Location"]  # imported once
+
+
+@pytest.mark.django_db
+def test_it_lets_staff_start_cancel_and_follow_up_runs(client, objects, staff_user):
+    client.force_login(staff_user)
+    inrset, simclr = objects["inrset"], objects["simclr"]
+    # An encoder run with its probe and embedding map, waiting for the set's fit (still running here).
+    response = client.post(reverse("frontend:inrset_train", args=[inrset.pk]),
+                           {"kind": "simclr", "steps": 5, "batch_size": 4, "lr": 0.002, "encoder_size": "small",
+                            "chain": "on"})
+    encoder = Run.objects.filter(kind="simclr").exclude(pk=simclr.pk).get()
+    assert response["Location"] == reverse("frontend:run", args=[encoder.pk])
+    assert encoder.config["steps"] == 5 and encoder.config["optim"]["lr"] == 0.002
+    assert encoder.config["encoder"]["d_node"] == 32 and encoder.parent == objects["fit"]
+    assert sorted(encoder.children.values_list("kind", flat=True)) == ["embedding", "probe"]
+    bad = client.post(reverse("frontend:inrset_train", args=[inrset.pk]), {"kind": "simclr", "steps": 0}, follow=True)
+    assert "Could not start the run" in bad.content.decode()
+
+    # Cancel: a queued run is cancelled at once (and the runs waiting for it with it).
+    client.post(reverse("frontend:run_cancel", args=[encoder.pk]))
+    encoder.refresh_from_db()
+    assert encoder.status == "cancelled" and encoder.cancel_requested
+    assert set(encoder.children.values_list("status", flat=True)) == {"cancelled"}
+    again = client.post(reverse("frontend:run_cancel", args=[encoder.pk]), follow=True)
+    assert "has already cancelled" in again.content.decode()
+
+    # Follow-ups of a succeeded encoder.
+    response = client.post(reverse("frontend:run_follow_up", args=[simclr.pk]), {"kind": "embedding"})
+    child = simclr.children.get(kind="embedding")
+    assert response["Location"] == reverse("frontend:run", args=[child.pk])
+    refused = client.post(reverse("frontend:run_follow_up", args=[objects["fit"].pk]), {"kind": "probe"}, follow=True)
+    assert "started from a SimCLR or supervised run" in refused.content.decode()
