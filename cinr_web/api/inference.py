@@ -7,7 +7,9 @@ Loaded models are cached per run and refreshed when the run gets a newer probe o
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -51,18 +53,39 @@ class LoadedEncoder:
         return results
 
 
-# run id -> (cache key, LoadedEncoder); the key changes when a newer probe/map artifact appears.
-_CACHE: dict[int, tuple[tuple, LoadedEncoder]] = {}
+# run id -> (artifact ids, LoadedEncoder, when checked); a newer probe or map changes the ids and is picked up
+# within RECHECK_SECONDS.
+_CACHE: dict[int, tuple[tuple, LoadedEncoder, float]] = {}
+RECHECK_SECONDS = 5.0
 _CACHE_LOCK = threading.Lock()
 _CACHE_MAX = 8
 
 
-def _latest_child_artifact(run: Run, kind: str, artifact_kind: str):
-    """The newest artifact of `artifact_kind` of a succeeded child run of `kind` (probe / embedding)."""
+def _artifacts(run: Run) -> tuple:
+    """(checkpoint, newest probe, newest embedding map) of an encoder run, in one query. Probes and maps are the
+    artifacts of succeeded child runs (kind probe / embedding) whose parent is this run."""
+    from django.db.models import Q
+
     from cinr_web.runs.models import Artifact
 
-    return (Artifact.objects.filter(run__parent=run, run__kind=kind, run__status=Run.Status.SUCCEEDED,
-                                    kind=artifact_kind).order_by("-id").first())
+    rows = (Artifact.objects.filter(Q(run=run, kind="checkpoint")
+                                    | Q(run__parent=run, run__status=Run.Status.SUCCEEDED, run__kind="probe",
+                                        kind="probe")
+                                    | Q(run__parent=run, run__status=Run.Status.SUCCEEDED, run__kind="embedding",
+                                        kind="embedding"))
+            .select_related("run").order_by("-id"))
+    newest: dict = {}
+    for artifact in rows:
+        newest.setdefault(artifact.kind, artifact)
+    return newest.get("checkpoint"), newest.get("probe"), newest.get("embedding")
+
+
+def _apply_thread_setting() -> None:
+    """CINR_TORCH_THREADS (optional): torch's intra-op threads in this process. On a busy CPU one thread per
+    web process often beats torch's default (all cores), which then fights the other processes for them."""
+    threads = os.environ.get("CINR_TORCH_THREADS", "").strip()
+    if threads:
+        torch.set_num_threads(max(1, int(threads)))
 
 
 def load_encoder(run: Run) -> LoadedEncoder:
@@ -70,19 +93,23 @@ def load_encoder(run: Run) -> LoadedEncoder:
     if run.kind not in (Run.Kind.SIMCLR, Run.Kind.SUPERVISED) or run.status != Run.Status.SUCCEEDED:
         raise EncoderUnavailable(f"run {run.pk} is a {run.status} {run.kind} run; an encoder is a succeeded simclr "
                                  "or supervised run")
-    checkpoint = run.artifact("checkpoint")
-    if checkpoint is None:
-        raise EncoderUnavailable(f"run {run.pk} has no checkpoint artifact")
-    probe = _latest_child_artifact(run, "probe", "probe")
-    emap = _latest_child_artifact(run, "embedding", "embedding")
-    key = (checkpoint.pk, probe.pk if probe else None, emap.pk if emap else None)
+    now = time.monotonic()
     with _CACHE_LOCK:
         hit = _CACHE.get(run.pk)
-        if hit is not None and hit[0] == key:
-            return hit[1]
+        if hit is not None and now - hit[2] < RECHECK_SECONDS:
+            return hit[1]  # checked a moment ago: no queries on the hot path
+    checkpoint, probe, emap = _artifacts(run)
+    if checkpoint is None:
+        raise EncoderUnavailable(f"run {run.pk} has no checkpoint artifact")
+    key = (checkpoint.pk, probe.pk if probe else None, emap.pk if emap else None)
+    if hit is not None and hit[0] == key:
+        with _CACHE_LOCK:
+            _CACHE[run.pk] = (key, hit[1], now)
+        return hit[1]
+    _apply_thread_setting()
     loaded = _load(run, checkpoint, probe, emap)
     with _CACHE_LOCK:
-        _CACHE[run.pk] = (key, loaded)
+        _CACHE[run.pk] = (key, loaded, time.monotonic())
         while len(_CACHE) > _CACHE_MAX:
             _CACHE.pop(next(iter(_CACHE)))
     return loaded
