@@ -129,6 +129,7 @@ class INRSetCreateSerializer(serializers.Serializer):
     spec = SpecField(help_text="inr.FieldSpec as a dict, e.g. {\"arch\": \"siren\", \"hidden\": 32, \"layers\": 3}.")
     fit_config = FitConfigSerializer(required=False)
     seeds_per_image = serializers.IntegerField(min_value=1, max_value=64, default=1)
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 
     def validate(self, attrs: dict) -> dict:
         spec = inr.FieldSpec.from_dict(attrs["spec"])

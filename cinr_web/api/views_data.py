@@ -149,8 +149,11 @@ class INRSetListCreate(generics.ListAPIView):
         fit_config = dict(data.get("fit_config") or {})
         from cinr_web.inrsets import services as inrset_services  # imported late: it pulls in Celery tasks
         with transaction.atomic():
-            inrset = inrset_services.start_fit(data["dataset"], data["spec"], fit_config, data["seeds_per_image"],
-                                               request.user)
+            try:
+                inrset = inrset_services.start_fit(data["dataset"], data["spec"], fit_config,
+                                                   data["seeds_per_image"], request.user, name=data["name"])
+            except ValueError as err:  # settings the fit code refuses
+                raise ValidationError({"fit_config": [str(err)]}) from None
         return Response(INRSetSerializer(inrset).data, status=status.HTTP_201_CREATED)
 
 
