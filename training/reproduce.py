@@ -1,0 +1,288 @@
+"""Reproduce the paper's Table 2 (and its baselines) from the command line.
+
+    python -m training.reproduce --dataset {digits,mnist5k,PATH} --arch {siren,mfn} --preset {smoke,cpu,full}
+        --seeds K --json OUT [--test-dataset PATH] [--cache-dir DIR] [--init {independent,shared}]
+
+Fits the INRs (or reuses the cached INR dataset), then for each of K training seeds: SimCLR pretraining + linear
+probe, the supervised baseline, and the random-encoder probe; plus the raw-weights probe. Prints a Table-2-style
+table with mean +- std over the K seeds and writes the numbers (percent, one per seed) to the JSON file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import inr
+from training.data import INRDataset, fit_inr_dataset
+from training.encoder import EncoderConfig, RelationalTransformer
+from training.loop import OptimConfig, seed_everything
+from training.probe import extract_features, linear_probe, raw_weight_features
+from training.simclr import SimCLRConfig, pretrain
+from training.sources import ImageSet, load_images
+from training.supervised import SupervisedConfig, evaluate_classifier, train_supervised
+
+
+@dataclasses.dataclass
+class Preset:
+    """Everything a preset fixes. `max_images` caps the images per split (stratified by class), 0 = all."""
+
+    seeds_per_image: int
+    fit_steps: dict[str, int | None]  # per arch; None = inr.DEFAULT_FIT
+    max_train_images: int
+    max_test_images: int
+    encoder: EncoderConfig
+    simclr_steps: int
+    simclr_batch: int
+    simclr_lr: float
+    supervised_steps: int
+    supervised_batch: int
+    supervised_lr: float
+    temperature: float = 0.1
+    warmup_steps: int = 20
+
+
+PRESETS: dict[str, Preset] = {
+    # Seconds, to check the whole pipeline: a small encoder on a few hundred digits.
+    "smoke": Preset(seeds_per_image=2, fit_steps={"siren": 100, "mfn": 200}, max_train_images=240,
+                    max_test_images=100, encoder=EncoderConfig(d_node=32, d_edge=8, d_attn=16, heads=2, layers=1,
+                                                               d_ff=64, feature_dim=64),
+                    simclr_steps=25, simclr_batch=32, simclr_lr=2e-3, supervised_steps=25, supervised_batch=32,
+                    supervised_lr=2e-3, warmup_steps=5),
+    # This 2-core CPU, <= 60 min per arch and dataset with K = 3 (fit included, cached and reused): a small encoder
+    # and a few hundred steps (see docs/RESULTS.md for what this buys and what it does not).
+    "cpu": Preset(seeds_per_image=2, fit_steps={"siren": 300, "mfn": None}, max_train_images=0, max_test_images=0,
+                  encoder=EncoderConfig(d_node=32, d_edge=8, d_attn=16, heads=2, layers=2, d_ff=64, feature_dim=64),
+                  simclr_steps=300, simclr_batch=64, simclr_lr=2e-3, supervised_steps=200, supervised_batch=64,
+                  supervised_lr=2e-3),
+    # A GPU: more seeds per image (the paper uses 30), a larger encoder, longer training.
+    "full": Preset(seeds_per_image=8, fit_steps={"siren": None, "mfn": None}, max_train_images=0,
+                   max_test_images=0, encoder=EncoderConfig(d_node=128, d_edge=32, d_attn=64, heads=8, layers=4,
+                                                            d_ff=256, feature_dim=256),
+                   simclr_steps=5000, simclr_batch=256, simclr_lr=5e-4, supervised_steps=5000, supervised_batch=256,
+                   supervised_lr=5e-4, warmup_steps=200),
+}
+
+PAPER = {"siren": {"mnist": (95.16, 53.01), "cifar": (59.28, 36.01)},
+         "mfn": {"mnist": (54.71, 42.97), "cifar": (40.21, 30.71)}}
+
+
+def _cap(images: ImageSet, max_train: int, max_test: int) -> ImageSet:
+    """At most max_train / max_test images of each split, the same share of every class (0 = no cap)."""
+    if not max_train and not max_test:
+        return images
+    keep = []
+    rng = np.random.default_rng(0)
+    for index, cap in ((images.train_index.numpy(), max_train), (images.test_index.numpy(), max_test)):
+        if not cap or cap >= index.size:
+            keep.append(index)
+            continue
+        labels = images.labels.numpy()[index]
+        chosen = []
+        for c in np.unique(labels):
+            members = index[labels == c]
+            take = max(1, int(round(cap * members.size / index.size)))
+            chosen.append(rng.permutation(members)[:take])
+        keep.append(np.sort(np.concatenate(chosen)))
+    return images.subset(np.concatenate(keep))
+
+
+def _all_as(images: ImageSet, train: bool) -> ImageSet:
+    """The same images, all in the train split (train=True) or all in the test split."""
+    everything, nothing = np.arange(images.num_images), np.zeros(0, dtype=np.int64)
+    return ImageSet(name=images.name, images=images.images, labels=images.labels,
+                    class_names=list(images.class_names), train_index=everything if train else nothing,
+                    test_index=nothing if train else everything, meta=dict(images.meta))
+
+
+def spec_for(arch: str, images: ImageSet) -> inr.FieldSpec:
+    """The paper's Table 1 architectures (MFN input_scale 3.46 for RGB/CIFAR, 3.03 otherwise)."""
+    if arch == "siren":
+        return inr.FieldSpec.siren(out_dim=images.channels)
+    return inr.FieldSpec.mfn(out_dim=images.channels, input_scale=3.46 if images.channels == 3 else 3.03)
+
+
+def fit_datasets(args, preset: Preset, log) -> tuple[INRDataset, INRDataset, inr.FieldSpec]:
+    """(train INRs, test INRs) for the run: the built-in split, or all of --dataset vs all of --test-dataset."""
+    images = load_images(args.dataset)
+    if args.test_dataset:
+        test_images = load_images(args.test_dataset).with_classes(images.class_names)
+        train_images = _cap(_all_as(images, train=True), preset.max_train_images, 0)
+        test_images = _cap(_all_as(test_images, train=False), 0, preset.max_test_images)
+        sources = [train_images, test_images]
+    else:
+        sources = [_cap(images, preset.max_train_images, preset.max_test_images)]
+    spec = spec_for(args.arch, images)
+    anti_alias = args.arch == "mfn"
+    fitted = []
+    for imgs in sources:
+        if imgs.size != sources[0].size or imgs.channels != sources[0].channels:
+            raise SystemExit(f"--test-dataset images are {imgs.size} x {imgs.channels} channels, training images "
+                             f"{sources[0].size} x {sources[0].channels}: they must match")
+        t0 = time.perf_counter()
+        ds = fit_inr_dataset(imgs, spec, preset.seeds_per_image, steps=preset.fit_steps[args.arch],
+                             anti_alias=anti_alias, shared_init=args.init == "shared", device=args.device,
+                             cache_dir=args.cache_dir)
+        log(f"INRs of {imgs.name}: {len(ds)} ({imgs.num_images} images x {preset.seeds_per_image} seeds), "
+            f"PSNR {float(ds.psnr.mean()):.2f} dB, {time.perf_counter() - t0:.0f} s (cache {args.cache_dir})")
+        fitted.append(ds)
+    if len(fitted) == 1:
+        return fitted[0].train(), fitted[0].test(), spec
+    return fitted[0], fitted[1], spec
+
+
+def probe_accuracy(encoder, train: INRDataset, test: INRDataset, device) -> float:
+    ftr = extract_features(encoder, train, device=device)
+    fte = extract_features(encoder, test, device=device)
+    return linear_probe(ftr, train.labels, fte, test.labels, train.class_names).accuracy
+
+
+def run(args) -> dict:
+    t_start = time.perf_counter()
+    preset = PRESETS[args.preset]
+    device = torch.device(args.device) if args.device else inr.default_device()
+    log = (lambda msg: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
+    train, test, spec = fit_datasets(args, preset, log)
+    if len(test) == 0:
+        raise SystemExit("no test INRs: the dataset has no test split; pass --test-dataset")
+    psnr_mean = float(torch.cat([train.psnr, test.psnr]).mean())
+    out: dict = {"contrastive_probe_acc": [], "supervised_acc": [], "random_encoder_probe_acc": [],
+                 "raw_weights_probe_acc": [], "simclr_final": [], "seconds_per_seed": []}
+
+    t0 = time.perf_counter()
+    raw = linear_probe(raw_weight_features(spec, train.params), train.labels, raw_weight_features(spec, test.params),
+                       test.labels, train.class_names).accuracy
+    log(f"raw-weights probe: {raw:.2f} % ({time.perf_counter() - t0:.0f} s)")
+
+    simclr_cfg = sup_cfg = None
+    for k in range(args.seeds):
+        t_seed = time.perf_counter()
+        seed = args.seed_offset + k
+        enc_cfg = dataclasses.replace(preset.encoder)
+        simclr_cfg = SimCLRConfig(encoder=enc_cfg, optim=OptimConfig(lr=preset.simclr_lr,
+                                                                     warmup_steps=preset.warmup_steps),
+                                  temperature=args.temperature or preset.temperature, batch_size=preset.simclr_batch,
+                                  steps=args.simclr_steps or preset.simclr_steps, seed=seed)
+        every = max(1, simclr_cfg.steps // 10)
+        res = pretrain(train, simclr_cfg, device=device, on_step=lambda s, m, every=every, seed=seed: log(
+            f"  simclr seed {seed} step {s}: loss {m['loss']:.3f} top1 {m['top1']:.3f} top5 {m['top5']:.3f}")
+            if s % every == 0 else None)
+        contrastive = probe_accuracy(res.encoder, train, test, device)
+        last = res.history[-1]
+        log(f"seed {seed}: contrastive probe {contrastive:.2f} % (SimCLR {res.seconds:.0f} s)")
+
+        seed_everything(seed)
+        random_enc = RelationalTransformer(spec, enc_cfg)
+        random_enc.set_normalization(train.params)
+        random_acc = probe_accuracy(random_enc, train, test, device)
+        log(f"seed {seed}: random-encoder probe {random_acc:.2f} %")
+
+        sup_cfg = SupervisedConfig(encoder=enc_cfg, optim=OptimConfig(lr=preset.supervised_lr,
+                                                                      warmup_steps=preset.warmup_steps),
+                                   batch_size=preset.supervised_batch,
+                                   steps=args.supervised_steps or preset.supervised_steps, seed=seed)
+        if sup_cfg.steps > 0:
+            sup = train_supervised(train, sup_cfg, device=device)
+            sup_acc = evaluate_classifier(sup.model, test, device=device)
+        else:
+            sup_acc = float("nan")
+        log(f"seed {seed}: supervised {sup_acc:.2f} %")
+
+        out["contrastive_probe_acc"].append(contrastive)
+        out["supervised_acc"].append(sup_acc)
+        out["random_encoder_probe_acc"].append(random_acc)
+        out["raw_weights_probe_acc"].append(raw)
+        out["simclr_final"].append({"loss": last["loss"], "top1": last["top1"], "top5": last["top5"]})
+        out["seconds_per_seed"].append(time.perf_counter() - t_seed)
+
+    out.update({
+        "psnr_mean": psnr_mean,
+        "num_train_inrs": len(train), "num_test_inrs": len(test),
+        "config": {"dataset": args.dataset, "test_dataset": args.test_dataset, "arch": args.arch,
+                   "preset": args.preset, "seeds": args.seeds, "init": args.init, "spec": spec.to_dict(),
+                   "preset_values": dataclasses.asdict(preset), "device": str(device),
+                   "fit": train.meta.get("fit"), "simclr": simclr_cfg.to_dict() if simclr_cfg else None,
+                   "supervised": sup_cfg.to_dict() if sup_cfg else None, "torch_threads": torch.get_num_threads()},
+        "wall_seconds": time.perf_counter() - t_start,
+    })
+    return out
+
+
+def _mean_std(values: list[float]) -> str:
+    v = np.asarray(values, dtype=float)
+    if v.size == 0 or np.isnan(v).all():
+        return "not run"
+    std = float(v.std(ddof=1)) if v.size > 1 else 0.0
+    return f"{float(v.mean()):6.2f} ± {std:5.2f}"
+
+
+def table(result: dict) -> str:
+    cfg = result["config"]
+    kind = "cifar" if "cifar" in str(cfg["dataset"]).lower() else "mnist"
+    paper = PAPER[cfg["arch"]][kind] if kind == "mnist" and cfg["dataset"] != "digits" or kind == "cifar" else None
+    rows = [("Supervised (same encoder)", "supervised_acc", paper[0] if paper else None),
+            ("Contrastive (linear probe)", "contrastive_probe_acc", paper[1] if paper else None),
+            ("Random encoder (linear probe)", "random_encoder_probe_acc", None),
+            ("Raw weights (linear probe)", "raw_weights_probe_acc", None)]
+    head = (f"{cfg['arch'].upper()} on {cfg['dataset']} ({cfg['init']} init, preset {cfg['preset']}, "
+            f"K = {cfg['seeds']} seeds, mean PSNR {result['psnr_mean']:.1f} dB)")
+    lines = [head, f"{'method':32s} {'accuracy % (mean ± std)':>24s} {'paper (best run)':>17s}"]
+    for name, key, ref in rows:
+        lines.append(f"{name:32s} {_mean_std(result[key]):>24s} {f'{ref:.2f}' if ref else '':>17s}")
+    lines.append(f"wall time {result['wall_seconds']:.0f} s")
+    return "\n".join(lines)
+
+
+def _write_json(path: str, data: dict) -> None:
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent)
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=2, default=lambda o: None if isinstance(o, float) and math.isnan(o) else str(o))
+    os.replace(tmp, target)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.reproduce", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dataset", required=True, help="digits, mnist5k, or a path (image folder, zip, IDX, CIFAR)")
+    parser.add_argument("--arch", choices=["siren", "mfn"], required=True)
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="smoke")
+    parser.add_argument("--seeds", type=int, default=1, help="K training seeds (mean ± std over them)")
+    parser.add_argument("--json", help="write the results here")
+    parser.add_argument("--test-dataset", help="evaluate on these images instead of the built-in test split")
+    parser.add_argument("--cache-dir", default=os.environ.get("CINR_CACHE", ".cinr-cache"),
+                        help="fitted INR datasets are cached here (default .cinr-cache or $CINR_CACHE)")
+    parser.add_argument("--init", choices=["independent", "shared"], default="independent",
+                        help="independent (the paper's setting): every INR starts from its own initialisation; "
+                             "shared: seed s starts from the same initialisation for every image")
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: $CINR_DEVICE or auto)")
+    parser.add_argument("--temperature", type=float, default=None)
+    parser.add_argument("--simclr-steps", type=int, default=None)
+    parser.add_argument("--supervised-steps", type=int, default=None, help="0 skips the supervised baseline")
+    parser.add_argument("--seed-offset", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args(argv)
+    if args.seeds < 1:
+        parser.error("--seeds must be >= 1")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    result = run(args)
+    print(table(result))
+    if args.json:
+        _write_json(args.json, result)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

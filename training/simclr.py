@@ -1,0 +1,102 @@
+"""SimCLR on INR weights (paper section 3): two views of an image are two INRs fitted from DIFFERENT seeds, each
+through random weight-space augmentations (`inr.random_augment`); a Relational Transformer encodes them, a small MLP
+projects them, and NT-Xent (eq. 6) pulls positives together. Afterwards the head is dropped and the encoder's
+features are probed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+import inr
+from training.data import INRDataset, PairSampler
+from training.encoder import EncoderConfig, RelationalTransformer
+from training.loop import OnStep, OptimConfig, TrainResult, seed_everything, train_loop
+from training.losses import nt_xent, retrieval_accuracy
+
+
+@dataclass
+class SimCLRConfig:
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    augment: inr.AugmentPolicy = field(default_factory=inr.AugmentPolicy)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    projection_hidden: int = 128
+    projection_dim: int = 64
+    temperature: float = 0.1
+    batch_size: int = 128  # positive pairs per step (2x INRs through the encoder)
+    steps: int = 1000
+    seed: int = 0
+    checkpoint_every: int = 200
+
+    def __post_init__(self) -> None:
+        if self.temperature <= 0:
+            raise ValueError("SimCLRConfig.temperature must be positive")
+        if self.batch_size < 2 or self.steps < 1:
+            raise ValueError("SimCLRConfig needs batch_size >= 2 and steps >= 1")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> SimCLRConfig:
+        d = dict(d)
+        enc = EncoderConfig.from_dict(d.pop("encoder", {}))
+        aug = inr.AugmentPolicy(**d.pop("augment", {}))
+        opt = OptimConfig(**d.pop("optim", {}))
+        return cls(encoder=enc, augment=aug, optim=opt, **d)
+
+
+class SimCLRModel(nn.Module):
+    """Encoder f and projection head g (Linear-BN-ReLU-Linear): z = g(f(theta))."""
+
+    def __init__(self, spec: inr.FieldSpec, config: SimCLRConfig) -> None:
+        super().__init__()
+        self.encoder = RelationalTransformer(spec, config.encoder)
+        d = config.encoder.feature_dim
+        # BatchNorm in the head (as in SimCLR): it removes what all INRs share, which at initialisation dominates
+        # the encoder's features and would otherwise start NT-Xent at its chance value with tiny gradients.
+        self.head = nn.Sequential(nn.Linear(d, config.projection_hidden), nn.BatchNorm1d(config.projection_hidden),
+                                  nn.ReLU(), nn.Linear(config.projection_hidden, config.projection_dim))
+
+    def forward(self, params: inr.Params) -> torch.Tensor:
+        return self.head(self.encoder.encode_params(params))
+
+
+def training_rows(dataset: INRDataset) -> INRDataset:
+    """The rows a model may learn from: the training split (all rows when none is marked as training)."""
+    return dataset.subset(dataset.is_train) if bool(dataset.is_train.any()) else dataset
+
+
+def pretrain(dataset: INRDataset, config: SimCLRConfig | None = None, *, on_step: OnStep | None = None,
+             device: torch.device | str | None = None, checkpoint_dir=None, resume: bool = False) -> TrainResult:
+    """SimCLR pretraining on the training rows of `dataset` (>= 2 seeds per image). Per step `on_step(step,
+    metrics)` gets "loss", "lr", "top1", "top5" (positive retrieval among the 2N - 1 other views of the batch);
+    returning False cancels with `training.loop.Cancelled`."""
+    config = config or SimCLRConfig()
+    device = torch.device(device) if device is not None else inr.default_device()
+    train = training_rows(dataset)
+    seed_everything(config.seed)
+    model = SimCLRModel(dataset.spec, config)
+    model.encoder.set_normalization(train.params)
+    model.to(device)
+    generator = torch.Generator().manual_seed(config.seed)
+    sampler = PairSampler(train, config.augment, min(config.batch_size, train.num_images), generator,
+                          device=device)
+
+    def step_fn(step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        view_a, view_b, _ = sampler.sample()
+        z = model({k: torch.cat([view_a[k], view_b[k]]) for k in view_a})  # [2N, projection_dim], one pass
+        z_a, z_b = z.chunk(2)
+        loss = nt_xent(z_a, z_b, config.temperature)
+        return loss, retrieval_accuracy(z_a.detach(), z_b.detach())
+
+    config_dict = {"kind": "simclr", "spec": dataset.spec.to_dict(), **config.to_dict()}
+    history, steps, seconds, ckpt = train_loop(
+        model, step_fn, steps=config.steps, optim=config.optim, generator=generator, config_dict=config_dict,
+        on_step=on_step, checkpoint_dir=checkpoint_dir, checkpoint_every=config.checkpoint_every, resume=resume)
+    return TrainResult(model=model, encoder=model.encoder, config=config, history=history, steps=steps,
+                       seconds=seconds, checkpoint=ckpt)
