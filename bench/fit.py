@@ -226,14 +226,13 @@ def run(arch: str, n: int, steps: int | None, lr: float | None, baseline_n: int,
 
 
 def fused_step_time(spec: inr.FieldSpec, images: torch.Tensor) -> float:
-    """CPU seconds per INR of one `mse_and_grad` call (the fit's forward and backward), best of 7."""
-    from inr.fields import Workspace, mse_and_grad
+    """CPU seconds per INR of one fused step (the fit's forward and backward, `inr.fused.FusedStep`), best of 7."""
+    from inr.fused import FusedStep, pack, packed_size
 
     batch = len(images)
-    params = inr.init(spec, batch, grid_size=28)
-    grads = {name: torch.empty_like(t) for name, t in params.items()}
-    coords, target, ws = inr.grid(28, 28), _targets(images, 1), Workspace()
-    return best_time(lambda: mse_and_grad(spec, params, coords, target, grads, ws, grid_size=(28, 28))) / batch
+    flat = pack(spec, inr.init(spec, batch, grid_size=28), torch.empty(batch, packed_size(spec)))
+    step = FusedStep(spec, flat, torch.empty_like(flat), inr.grid(28, 28), _targets(images, 1), grid_size=(28, 28))
+    return best_time(step) / batch
 
 
 def main() -> None:

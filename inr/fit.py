@@ -24,7 +24,8 @@ from dataclasses import dataclass
 import torch
 
 from inr.device import default_device
-from inr.fields import Params, Workspace, check_params, evaluate, grid, init, mse_and_grad, nyquist
+from inr.fields import Params, check_params, evaluate, grid, init, nyquist
+from inr.fused import FusedStep, packed_size, packed_views
 from inr.spec import FieldSpec
 
 
@@ -220,14 +221,14 @@ def _fit_chunk(spec: FieldSpec, images: torch.Tensor, inr_seeds: list[int], s: i
     """Fits len(inr_seeds) INRs (image-major, s per image) with Adam; returns their params and final MSE `[B]`."""
     _, _, height, width = images.shape
     batch = len(inr_seeds)
-    shapes = spec.param_shapes()
-    # One flat buffer for all parameters (and one for their gradients) so that Adam is a handful of tensor ops.
-    flat = torch.empty(batch, spec.num_params, device=device)
+    # One flat buffer for all parameters (and one for their gradients) so that Adam is a handful of tensor ops; laid
+    # out as the fused step wants it (inr.fused.packed_views).
+    flat = torch.empty(batch, packed_size(spec), device=device)
     flat_grad = torch.zeros_like(flat)
-    params, grads = _views(flat, shapes), _views(flat_grad, shapes)
+    params = packed_views(spec, flat)
     start = init(spec, batch, seeds=inr_seeds, grid_size=(height, width), device=device)
-    for name in shapes:
-        params[name].copy_(start[name])
+    for name, view in params.items():
+        view.copy_(start[name])
     limit = None
     if anti_alias:
         limit = [f / spec.filters for f in nyquist(height, width)]
@@ -237,10 +238,10 @@ def _fit_chunk(spec: FieldSpec, images: torch.Tensor, inr_seeds: list[int], s: i
     target = _targets(images.to(device=device, dtype=torch.float32), s)
     m, v = torch.zeros_like(flat), torch.zeros_like(flat)
     denom = torch.empty_like(flat)
-    workspace = Workspace()
+    step_fn = FusedStep(spec, flat, flat_grad, coords, target, grid_size=(height, width))
     beta1, beta2 = ADAM_BETAS
     for step in range(1, steps + 1):
-        loss, _ = mse_and_grad(spec, params, coords, target, grads, workspace, grid_size=(height, width))
+        loss = step_fn()
         # Adam (Kingma & Ba; the same arithmetic as torch.optim.Adam), elementwise on all INRs at once.
         m.mul_(beta1).add_(flat_grad, alpha=1 - beta1)
         v.mul_(beta2).addcmul_(flat_grad, flat_grad, value=1 - beta2)
@@ -251,16 +252,7 @@ def _fit_chunk(spec: FieldSpec, images: torch.Tensor, inr_seeds: list[int], s: i
         report(step, loss)
     with torch.no_grad():
         final_mse = (evaluate(spec, params, coords) - target).square().mean(dim=(1, 2))
-    return {name: t.clone() for name, t in params.items()}, final_mse
-
-
-def _views(flat: torch.Tensor, shapes: dict[str, tuple[int, ...]]) -> Params:
-    out, offset = {}, 0
-    for name, shape in shapes.items():
-        size = math.prod(shape)
-        out[name] = flat[:, offset:offset + size].view(flat.shape[0], *shape)
-        offset += size
-    return out
+    return {name: t.clone(memory_format=torch.contiguous_format) for name, t in params.items()}, final_mse
 
 
 def _clamp_band(spec: FieldSpec, params: Params, per_filter_limit: Sequence[float]) -> None:
