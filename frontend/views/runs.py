@@ -51,6 +51,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "probe": probe, "embedding": embedding, "children": run.children.order_by("id"),
         "is_encoder": run.kind in (Run.Kind.SIMCLR, Run.Kind.SUPERVISED), "others": others,
         "chart_data": {"run": run.pk, "kind": run.kind, "status": run.status,
+                       "steps": (run.config or {}).get("steps") if run.kind != Run.Kind.FIT else None,
                        "confusion": probe["confusion"] if probe else None,
                        "class_names": probe["class_names"] if probe else None},
     })

@@ -79,6 +79,13 @@ window.CINR = (function () {
     if (text) text.textContent = Math.round(progress * 100) + "%";
   }
 
+  // Training runs publish metric points, not progress: a point at step s of a run of S steps means s/S done.
+  function stepProgress(el, step, steps) {
+    if (!el || !steps || step === undefined) return;
+    const fraction = Math.min(1, step / steps);
+    if (fraction > Number(el.value || 0)) setProgress(el, fraction);
+  }
+
   // Rows marked data-live-run="<id>" or data-live-inrset="<id>" follow their websocket: status and progress.
   function followRows(root) {
     const handles = [];
@@ -86,12 +93,15 @@ window.CINR = (function () {
       const status = row.querySelector("[data-status]");
       if (status && FINISHED.includes(status.textContent.trim())) return;
       const id = row.getAttribute("data-live-run");
+      const steps = Number(row.dataset.steps || 0);
       handles.push(socket("/ws/runs/" + id + "/", function (event) {
         const progress = row.querySelector("progress");
         if (event.kind === "history" || event.kind === "status") {
           setStatus(status, event.status);
           if (event.progress !== undefined) setProgress(progress, event.progress);
         }
+        if (event.kind === "progress") setProgress(progress, event.progress);
+        if (event.kind === "metric") stepProgress(progress, event.step, steps);
         row.dataset.liveEvents = String(Number(row.dataset.liveEvents || 0) + 1);
       }));
     });
@@ -125,5 +135,5 @@ window.CINR = (function () {
     if (document.body.dataset.noLiveRows === undefined) followRows(document);
   });
 
-  return { csrfToken, errorText, fetchJSON, socket, setStatus, setProgress, followRows, fmt, FINISHED };
+  return { csrfToken, errorText, fetchJSON, socket, setStatus, setProgress, stepProgress, followRows, fmt, FINISHED };
 })();

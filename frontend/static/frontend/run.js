@@ -31,6 +31,10 @@
     const points = event.kind === "history" ? (event.points || []) : (event.kind === "metric" ? [event] : []);
     points.forEach(function (p) { if (!last[p.name] || p.step >= last[p.name].step) last[p.name] = p; });
     if (points.length) showLatest();
+    if (!CINR.FINISHED.includes(status.textContent.trim())) {
+      points.forEach(function (p) { CINR.stepProgress(progress, p.step, data.steps); });
+    }
+    if (event.kind === "progress") CINR.setProgress(progress, event.progress);
     if (event.kind === "history" || event.kind === "status") {
       CINR.setStatus(status, event.status);
       CINR.setProgress(progress, event.progress);
