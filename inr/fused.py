@@ -99,6 +99,7 @@ class _SirenStep:
         sizes = spec.layer_sizes()
         self.w0, self.last = spec.omega0, spec.layers - 1
         self.weights, self.grads = _siren_blocks(spec, flat), _siren_blocks(spec, grad)
+        flat_last = self.weights[-1].shape
 
         def buffer(*shape: int) -> torch.Tensor:
             return torch.empty(shape, dtype=flat.dtype, device=flat.device)
@@ -112,14 +113,16 @@ class _SirenStep:
             h[:, width].fill_(1.0)
             self.inputs.append(h)
         self.scaled = [buffer(*w.shape) for w in self.weights]  # w0 W_i, contiguous
-        self.grads_t = [buffer(batch, w.shape[2], w.shape[1]) for w in self.weights]  # gradient blocks transposed
+        # gradient blocks, transposed [B, in + 1, out] but for the last layer's
+        self.grads_t = [buffer(batch, w.shape[2], w.shape[1]) for w in self.weights[:-1]] + [buffer(*flat_last)]
+        self.w0_t = torch.tensor(spec.omega0, dtype=flat.dtype, device=flat.device)  # 0-dim: no scalar wrapping
         self.grad0_t = buffer(3, batch * sizes[1])  # the first layer's gradient, [3, B*out]
         self.dh = buffer(batch, max(sizes[1:-1]), pixels)
         self.target = target.transpose(1, 2).contiguous()  # [B, C, P]
         self.y = buffer(batch, channels, pixels)
 
     def __call__(self) -> torch.Tensor:
-        w0, last, weights, grads = self.w0, self.last, self.weights, self.grads
+        w0, last, weights, grads = self.w0_t, self.last, self.weights, self.grads
         batch = self.y.shape[0]
         for i in range(last):
             a = self.pre[i]
@@ -134,16 +137,17 @@ class _SirenStep:
         n = r.shape[1] * r.shape[2]
         loss = torch.linalg.vector_norm(r, dim=(1, 2)).square_().div_(n)
         dy = r.mul_(2.0 / n)  # dloss/dy [B, C, P]
-        torch.bmm(self.inputs[last], dy.transpose(1, 2), out=self.grads_t[last])
-        grads[last].copy_(self.grads_t[last].transpose(1, 2))
+        torch.bmm(dy, self.inputs[last].transpose(1, 2), out=self.grads_t[last])  # [B, C, in + 1]
+        grads[last].copy_(self.grads_t[last])
 
-        # e: dloss/da_i up to a per-neuron factor col [B, out, 1] (or up to w0 where col is None), kept out of the
-        # large tensor: with one output channel dloss/da = cos(a) * w_last * dy, and w_last goes into small tensors.
+        # e: dloss/da_i up to a per-neuron factor w_out [B, out, 1] where it is not None, kept out of the large tensor:
+        # with one output channel dloss/da = cos(a) * w_last * dy, and w_last goes into small tensors.
         width = self.pre[last - 1].shape[1]
         e = torch.cos(self.pre[last - 1], out=self.pre[last - 1])
         if dy.shape[1] == 1:
             e.mul_(dy)
-            col = weights[last][:, 0, :width].unsqueeze(2) * w0
+            w_out = weights[last][:, 0, :width].unsqueeze(2)
+            col = w_out * w0
         else:
             dh = torch.bmm(weights[last][:, :, :width].transpose(1, 2), dy, out=self.dh[:, :width])
             e.mul_(dh)
@@ -159,7 +163,9 @@ class _SirenStep:
             if i == 0:
                 break
             fan_in = weights[i].shape[2] - 1
-            w = weights[i][:, :, :fan_in] * (w0 if col is None else col)  # [B, out, in]
+            w = self.scaled[i][:, :, :fan_in]  # w0 W_i
+            if col is not None:
+                w = w * w_out
             dh = torch.bmm(w.transpose(1, 2), e, out=self.dh[:, :fan_in])
             e = torch.cos(self.pre[i - 1], out=self.pre[i - 1]).mul_(dh)
             col = None
