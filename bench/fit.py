@@ -120,11 +120,9 @@ def batched_autograd(spec: inr.FieldSpec, images: torch.Tensor, steps: int, lr: 
 
 
 # -- the arithmetic limit ---------------------------------------------------------------------------------------
-def step_cost(spec: inr.FieldSpec, height: int, width: int, separable: bool = False) -> tuple[float, float]:
-    """FLOPs (matrix products, multiply-add = 2) and sines + cosines of one fitting step of one INR.
-
-    separable (MFN on a grid, what inr.fit runs): the filters come from [H, 2] x [2, W] products of sine tables, with
-    sines and cosines of H + W arguments per neuron; their gradients from two more such products."""
+def step_cost(spec: inr.FieldSpec, height: int, width: int) -> tuple[float, float]:
+    """FLOPs (matrix products, multiply-add = 2) and sines + cosines of one fitting step of one INR, as
+    `inr.fused.FusedStep` runs it (no gradient for the coordinates; biases counted inside the products' bias adds)."""
     pixels = height * width
     sizes = spec.layer_sizes()
     if spec.arch == "siren":
@@ -137,9 +135,7 @@ def step_cost(spec: inr.FieldSpec, height: int, width: int, separable: bool = Fa
     neurons = spec.hidden * spec.filters
     pairs = [(sizes[i + 1], sizes[i + 2]) for i in range(spec.filters)]
     linear = sum(2 * pixels * a * b for a, b in pairs)  # forward; the same again for weight and for input gradients
-    filters = 2 * pixels * 2 * neurons  # inner dimension 2 either way
-    if separable:
-        return filters * 3 + linear * 3, 2 * (height + width) * neurons
+    filters = 2 * pixels * 2 * neurons  # forward and filter gradients
     return filters * 2 + linear * 3, 2 * pixels * neurons
 
 
@@ -215,12 +211,11 @@ def run(arch: str, n: int, steps: int | None, lr: float | None, baseline_n: int,
     bmm_rate, sin_rate = machine_rates(spec, batch)
     step = fused_step_time(spec, images[:batch])
     whole = 1 / (cpu_rate * steps)  # CPU seconds per INR-step of the whole fit (init, Adam, clamp, PSNR included)
-    for label, separable in [("direct", False)] + ([("separable (what inr.fit runs)", True)] if arch == "mfn" else []):
-        flops, sines = step_cost(spec, 28, 28, separable)
-        limit = flops / bmm_rate + sines / sin_rate  # CPU seconds per INR-step
-        print(f"{label}: one step of one INR: {flops / 1e6:.2f} MFLOP in matrix products, {sines / 1e3:.1f} k sines + "
-              f"cosines -> limit {limit * 1e6:.1f} us (bmm {flops / bmm_rate * 1e6:.1f} + sin "
-              f"{sines / sin_rate * 1e6:.1f}); reached: fused step {limit / step:.2f}, whole fit {limit / whole:.2f}")
+    flops, sines = step_cost(spec, 28, 28)
+    limit = flops / bmm_rate + sines / sin_rate  # CPU seconds per INR-step
+    print(f"one step of one INR: {flops / 1e6:.2f} MFLOP in matrix products, {sines / 1e3:.1f} k sines + cosines -> "
+          f"limit {limit * 1e6:.1f} us (bmm {flops / bmm_rate * 1e6:.1f} + sin {sines / sin_rate * 1e6:.1f}); "
+          f"reached: fused step {limit / step:.2f}, whole fit {limit / whole:.2f}")
     print(f"machine (best of 7, {batch} INRs): bmm {bmm_rate / 1e9:.0f} GFLOP/s, sin {sin_rate / 1e9:.2f} G/s; "
           f"fused forward+backward (best of 7) {step * 1e6:.1f} us per INR-step, whole fit {whole * 1e6:.1f} CPU-us")
 
@@ -231,7 +226,7 @@ def fused_step_time(spec: inr.FieldSpec, images: torch.Tensor) -> float:
 
     batch = len(images)
     flat = pack(spec, inr.init(spec, batch, grid_size=28), torch.empty(batch, packed_size(spec)))
-    step = FusedStep(spec, flat, torch.empty_like(flat), inr.grid(28, 28), _targets(images, 1), grid_size=(28, 28))
+    step = FusedStep(spec, flat, torch.empty_like(flat), inr.grid(28, 28), _targets(images, 1))
     return best_time(step) / batch
 
 

@@ -238,7 +238,7 @@ def _fit_chunk(spec: FieldSpec, images: torch.Tensor, inr_seeds: list[int], s: i
     target = _targets(images.to(device=device, dtype=torch.float32), s)
     m, v = torch.zeros_like(flat), torch.zeros_like(flat)
     denom = torch.empty_like(flat)
-    step_fn = FusedStep(spec, flat, flat_grad, coords, target, grid_size=(height, width))
+    step_fn = FusedStep(spec, flat, flat_grad, coords, target)
     beta1, beta2 = ADAM_BETAS
     for step in range(1, steps + 1):
         loss = step_fn()
