@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 import inr
-from inr.fit import _clamp_band, _targets, default_chunk_size
+from inr.fit import _targets, default_chunk_size
 
 PIXELS = 28 * 28
 
@@ -117,6 +117,13 @@ def batched_autograd(spec: inr.FieldSpec, images: torch.Tensor, steps: int, lr: 
     with torch.no_grad():
         mse = (inr.evaluate(spec, params, coords) - target).square().mean(dim=(1, 2))
     return time.perf_counter() - started, time.process_time() - cpu, -10 * torch.log10(mse)
+
+
+def _clamp_band(spec: inr.FieldSpec, params: inr.Params, per_filter_limit: list[float]) -> None:
+    for i in range(spec.filters):
+        omega = params[f"filter{i}.omega"]  # [B, hidden, 2]
+        for axis in range(2):
+            omega[:, :, axis].clamp_(-per_filter_limit[axis], per_filter_limit[axis])
 
 
 # -- the arithmetic limit ---------------------------------------------------------------------------------------
