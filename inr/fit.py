@@ -207,11 +207,12 @@ def _fit_chunks(spec: FieldSpec, images: torch.Tensor, seed_ids: list[int], step
 
 
 def default_chunk_size(spec: FieldSpec, pixels: int, seeds: int, device: torch.device) -> int:
-    """Images per chunk. On the CPU a chunk's activations should stay near the cache (blocks of about 20 28x28
-    INRs; see bench/README.md); on CUDA, large enough to fill the GPU while staying within about 1 GiB."""
+    """Images per chunk. On the CPU a chunk's activations should stay in the (2 MiB) L2 cache: about 8 28x28 INRs
+    (bench/README.md: 4 to 27 per chunk measured within 10 %, best at 8); on CUDA, large enough to fill the GPU while
+    staying within about 1 GiB."""
     width = spec.hidden * (spec.layers - 1 if spec.arch == "siren" else spec.filters)
     floats_per_inr = 4 * pixels * width  # the activations the fused step keeps alive, roughly
-    budget = 2**22 if device.type == "cpu" else 2**28
+    budget = 3 * 2**19 if device.type == "cpu" else 2**28
     return max(1, budget // (floats_per_inr * seeds))
 
 
