@@ -42,6 +42,7 @@ def test_the_fit_pretrain_probe_embedding_chain(celery_worker, tiny_digits_datas
     assert simclr.result["steps"] == 6 and simclr.result["feature_dim"] == 16
     encoder, head = load_encoder(simclr.artifact("checkpoint"))
     assert head is None and encoder.spec == SPEC
+    inrset.refresh_from_db()
     dataset = inrset.load()
     with torch.no_grad():
         assert encoder.encode_params({k: v[:3] for k, v in dataset.params.items()}).shape == (3, 16)
@@ -125,3 +126,26 @@ def test_simclr_needs_two_seeds_and_known_settings(tiny_digits_dataset):
         start_run("simclr", two, {"encoder": {"d_attn": 15, "heads": 2}})
     run = start_run("simclr", two, {"steps": 3})
     assert run.config["steps"] == 3 and run.config["encoder"]["feature_dim"] == 128  # defaults filled in
+
+
+def test_map_rows_take_first_seeds_first():
+    from cinr_web.runs.work import map_rows
+
+    seeds = torch.tensor([0, 1, 0, 1, 0, 1])  # 3 images x 2 seeds, image-major
+    dataset = type("Rows", (), {"seed": seeds, "__len__": lambda self: 6})()
+    rows = map_rows(dataset, 4, seed=0)
+    assert rows.tolist() == sorted(rows.tolist()) and len(rows) == 4
+    assert set(rows.tolist()) >= {0, 2, 4} and (seeds[rows] == 1).sum() == 1
+    assert map_rows(dataset, 100, seed=0).tolist() == list(range(6))
+
+
+def test_a_raw_weights_probe_and_map(celery_worker, tiny_digits_dataset, wait_for_run):
+    inrset = start_fit(tiny_digits_dataset, SPEC, FIT, seeds_per_image=1)
+    probe = start_run("probe", inrset, {}, parent=inrset.fit_run)
+    embedding = start_run("embedding", inrset, {"max_points": 30, "seed": 3}, parent=inrset.fit_run)
+    probe, embedding = wait_for_run(probe), wait_for_run(embedding)
+    assert probe.status == embedding.status == "succeeded", probe.error + embedding.error
+    assert probe.result["feature"] == "raw" and "raw_weights_accuracy" not in probe.result
+    assert probe.result["feature_dim"] == SPEC.num_params
+    maps = load_maps(embedding)
+    assert maps["encoder"] is None and len(maps["raw"]["x"]) == 30 == len(set(maps["image_index"]))

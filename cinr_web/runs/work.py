@@ -9,9 +9,10 @@ import dataclasses
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from cinr_web.runs.artifacts import json_safe, load_encoder, probe_bytes
+from cinr_web.runs.artifacts import json_safe, load_encoder, maps_bytes, probe_bytes
 from cinr_web.runs.configs import training_config
 from cinr_web.runs.models import Artifact, FitChunk, Run
 from cinr_web.runs.progress import FitReporter, Reporter
@@ -161,6 +162,48 @@ def probe(run: Run, reporter: Reporter) -> dict:
 # -- embedding maps ----------------------------------------------------------------------------------------------
 
 def embedding(run: Run, reporter: Reporter) -> dict:
-    """t-SNE maps (training.embed) of the encoder's features and of the raw weights, over at most `max_points` INRs
-    of the set (every image's first seed first)."""
-    raise NotImplementedError("embedding maps wait for training.embed (see the web-backbone report)")
+    """t-SNE maps of the encoder's features (with an encoder parent) and of the raw weights, over at most
+    `max_points` INRs of the set: every image's first seed first, then further seeds, images drawn at random (with
+    the config's seed) when there are more than fit."""
+    from training.probe import raw_weight_features
+
+    dataset = run.inrset.load()
+    rows = map_rows(dataset, int(run.config.get("max_points", 5000)), int(run.config.get("seed", 0)))
+    subset = dataset.subset(rows)
+    encoder_run = encoder_of(run)
+    reporter.progress(0.05)
+    reporter.check()
+    encoder_xy = None
+    if encoder_run is not None:
+        encoder_xy = tsne(features(run, subset, encoder_run), int(run.config.get("seed", 0)))
+        reporter.progress(0.5)
+        reporter.check()
+    raw_xy = tsne(raw_weight_features(subset.spec, subset.params), int(run.config.get("seed", 0)))
+    store_artifact_bytes(run, Artifact.Kind.EMBEDDING, "maps.safetensors",
+                         maps_bytes(raw_xy=raw_xy, encoder_xy=encoder_xy, rows=rows, dataset=dataset),
+                         {"points": int(rows.numel()), "encoder_run": encoder_run.pk if encoder_run else None})
+    return {"points": int(rows.numel()), "encoder_run": encoder_run.pk if encoder_run else None,
+            "maps": ["encoder", "raw"] if encoder_run else ["raw"]}
+
+
+def map_rows(dataset, max_points: int, seed: int) -> torch.Tensor:
+    """Sorted INR-set rows to put on a map: first seeds of all images before second seeds, random within a rank."""
+    m = len(dataset)
+    seeds = torch.unique(dataset.seed)  # sorted
+    rank = torch.searchsorted(seeds, dataset.seed)  # [M] 0 for each image's first seed id, ...
+    shuffle = torch.randperm(m, generator=torch.Generator().manual_seed(seed))
+    position = torch.empty(m, dtype=torch.long)
+    position[shuffle] = torch.arange(m)
+    order = torch.argsort(rank * m + position)
+    return order[:max_points].sort().values
+
+
+def tsne(x: torch.Tensor, seed: int) -> torch.Tensor:
+    """[M, D] features -> [M, 2] t-SNE coordinates (openTSNE, standardised features, perplexity fitted to M)."""
+    from openTSNE import TSNE
+
+    x = x.detach().to(torch.float64).numpy()
+    x = (x - x.mean(axis=0)) / np.where(x.std(axis=0) > 0, x.std(axis=0), 1.0)
+    perplexity = float(min(30.0, max(2.0, (x.shape[0] - 1) / 3.0)))
+    coords = TSNE(n_components=2, perplexity=perplexity, random_state=seed, n_jobs=1, verbose=False).fit(x)
+    return torch.as_tensor(np.asarray(coords), dtype=torch.float32)
