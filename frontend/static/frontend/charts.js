@@ -56,8 +56,9 @@ CINR.MetricChart = class MetricChart {
     const layout = {
       title: { text: this.options.title || "", font: { size: 15 } },
       margin: { l: 60, r: 20, t: this.options.title ? 40 : 15, b: 45 },
-      xaxis: { title: { text: "step" } },
-      yaxis: Object.assign({ title: { text: this.options.yTitle || "" }, type: this.options.logY ? "log" : "linear" },
+      xaxis: { title: { text: "step" }, automargin: true },
+      yaxis: Object.assign({ title: { text: this.options.yTitle || "" }, type: this.options.logY ? "log" : "linear",
+                             automargin: true },
                            this.options.logY ? { exponentformat: "power", dtick: 1 } : {}),
       legend: { orientation: "h", y: -0.25 },
       font: { family: "system-ui, sans-serif", size: 13 },
