@@ -4,9 +4,10 @@ process, and against this machine's arithmetic limit (matrix-product rate and ve
     .venv/bin/python -m bench.fit                      # both architectures, 64 images, default steps and lr
     .venv/bin/python -m bench.fit --arch mfn --n 128 --steps 1000 --threads 2
 
-Printed per architecture: INRs per second and mean / min PSNR of `inr.fit`; the same for a straightforward batched
-autograd loop (evaluate + backward + torch.optim.Adam on stacked weights) and for one INR at a time (a plain
-nn.Module + torch.optim.Adam, same steps); FLOPs and sines of one step; the fraction of the arithmetic limit reached.
+Printed per architecture: INRs per second and mean / min PSNR of `inr.fit` and of one INR at a time (a plain
+nn.Module + torch.optim.Adam, same steps, same thread count), alternated --repeats times, with the median ratio; the
+same for a straightforward batched autograd loop (evaluate + backward + torch.optim.Adam on stacked weights); FLOPs
+and sines of one step; the fraction of the arithmetic limit reached.
 """
 
 from __future__ import annotations
@@ -179,21 +180,38 @@ def profile_step(spec: inr.FieldSpec, images: torch.Tensor) -> None:
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=14))
 
 
-def run(arch: str, n: int, steps: int | None, lr: float | None, baseline_n: int, chunk: int | None) -> None:
+def run(arch: str, n: int, steps: int | None, lr: float | None, baseline_n: int, chunk: int | None,
+        repeats: int) -> None:
     spec = inr.FieldSpec.siren() if arch == "siren" else inr.FieldSpec.mfn()
     steps = inr.DEFAULT_FIT[arch].steps if steps is None else steps
     lr = inr.DEFAULT_FIT[arch].lr if lr is None else lr
     anti_alias = arch == "mfn"
     images = mnist(n)
+    nb = min(n, max(baseline_n, 1))
     print(f"== {arch}: {spec.to_json()}  {n} MNIST-5k images, {steps} steps, lr {lr}, anti_alias {anti_alias}, "
-          f"torch threads {torch.get_num_threads()}")
+          f"torch threads {torch.get_num_threads()}, load average {os.getloadavg()[0]:.1f}")
 
-    cpu = time.process_time()
-    result = inr.fit(spec, images, steps=steps, lr=lr, anti_alias=anti_alias, device="cpu", chunk_size=chunk)
-    cpu = time.process_time() - cpu
-    rate, cpu_rate = n / result.seconds, n / cpu
-    print(f"inr.fit            {rate:8.2f} INRs/s ({cpu_rate:8.2f} per CPU-s)   PSNR mean {result.psnr.mean():.2f} dB, "
-          f"min {result.psnr.min():.2f}   ({n} INRs, {result.seconds:.1f} s)")
+    # inr.fit and the one-at-a-time baseline alternate, so that both see the same (shared, changing) machine load
+    ratios, cpu_ratios, cpu_rates = [], [], []
+    for r in range(repeats):
+        cpu = time.process_time()
+        result = inr.fit(spec, images, steps=steps, lr=lr, anti_alias=anti_alias, device="cpu", chunk_size=chunk)
+        cpu = time.process_time() - cpu
+        rate, cpu_rate = n / result.seconds, n / cpu
+        print(f"[{r + 1}] inr.fit        {rate:8.2f} INRs/s ({cpu_rate:8.2f} per CPU-s)   PSNR mean "
+              f"{result.psnr.mean():.2f} dB, min {result.psnr.min():.2f}   ({n} INRs, {result.seconds:.1f} s)")
+        seconds, cpu, psnr = one_at_a_time(spec, images[:nb], steps, lr, anti_alias)
+        one_rate, one_cpu_rate = nb / seconds, nb / cpu
+        print(f"[{r + 1}] one at a time  {one_rate:8.2f} INRs/s ({one_cpu_rate:8.2f} per CPU-s)   "
+              f"PSNR mean {psnr.mean():.2f} dB   ({nb} INRs);  ratio {rate / one_rate:.1f}x wall, "
+              f"{cpu_rate / one_cpu_rate:.1f}x CPU   (load {os.getloadavg()[0]:.1f})")
+        ratios.append(rate / one_rate)
+        cpu_ratios.append(cpu_rate / one_cpu_rate)
+        cpu_rates.append(cpu_rate)
+    print(f"ratio inr.fit / one at a time, median of {repeats}: {np.median(ratios):.1f}x wall "
+          f"(range {min(ratios):.1f}-{max(ratios):.1f}), {np.median(cpu_ratios):.1f}x CPU "
+          f"(range {min(cpu_ratios):.1f}-{max(cpu_ratios):.1f})")
+    cpu_rate = float(np.median(cpu_rates))
     if arch == "mfn":
         band = inr.band_limit(spec, result.params).amax(dim=0).tolist()
         nyq = inr.nyquist(28, 28)
@@ -201,18 +219,12 @@ def run(arch: str, n: int, steps: int | None, lr: float | None, baseline_n: int,
         print(f"band limit (max over INRs) rows {band[0]:.3f}, cols {band[1]:.3f}  vs Nyquist {nyq[0]:.3f}; "
               f"4x render out-of-band energy mean {leak.mean():.2e}, max {leak.max():.2e}")
 
-    nb = min(n, max(baseline_n, 1))
     na = min(n, 4 * nb)
     seconds, cpu, psnr = batched_autograd(spec, images[:na], steps, lr, anti_alias)
     auto_rate, auto_cpu_rate = na / seconds, na / cpu
     print(f"batched autograd   {auto_rate:8.2f} INRs/s ({auto_cpu_rate:8.2f} per CPU-s)   "
-          f"PSNR mean {psnr.mean():.2f} dB   ({na} INRs)")
-    seconds, cpu, psnr = one_at_a_time(spec, images[:nb], steps, lr, anti_alias)
-    one_rate, one_cpu_rate = nb / seconds, nb / cpu
-    print(f"one at a time      {one_rate:8.2f} INRs/s ({one_cpu_rate:8.2f} per CPU-s)   "
-          f"PSNR mean {psnr.mean():.2f} dB   ({nb} INRs)")
-    print(f"ratio inr.fit / one at a time: {rate / one_rate:.1f}x wall, {cpu_rate / one_cpu_rate:.1f}x CPU;  "
-          f"inr.fit / batched autograd: {rate / auto_rate:.1f}x wall, {cpu_rate / auto_cpu_rate:.1f}x CPU")
+          f"PSNR mean {psnr.mean():.2f} dB   ({na} INRs);  inr.fit (median) / batched autograd: "
+          f"{cpu_rate / auto_cpu_rate:.1f}x CPU")
 
     batch = min(chunk or default_chunk_size(spec, PIXELS, 1, torch.device("cpu")), n)
     bmm_rate, sin_rate = machine_rates(spec, batch)
@@ -246,6 +258,7 @@ def main() -> None:
     parser.add_argument("--baseline-n", type=int, default=4, help="images for the one-at-a-time baseline")
     parser.add_argument("--chunk", type=int, default=None, help="images per chunk (default: inr.fit's)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads for inr.fit and the baselines alike")
+    parser.add_argument("--repeats", type=int, default=3, help="alternations of inr.fit and the one-at-a-time loop")
     parser.add_argument("--profile", action="store_true", help="print where 50 steps of inr.fit spend their time")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -255,7 +268,7 @@ def main() -> None:
             spec = inr.FieldSpec.siren() if arch == "siren" else inr.FieldSpec.mfn()
             profile_step(spec, mnist(args.n))
             continue
-        run(arch, args.n, args.steps, args.lr, args.baseline_n, args.chunk)
+        run(arch, args.n, args.steps, args.lr, args.baseline_n, args.chunk, args.repeats)
 
 
 if __name__ == "__main__":
