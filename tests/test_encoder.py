@@ -1,0 +1,81 @@
+"""The Relational Transformer is invariant to hidden-neuron permutations and sensitive to everything else."""
+
+import pytest
+import torch
+
+import inr
+from training.encoder import EncoderConfig, RelationalTransformer, layer_activations
+
+SPECS = [inr.FieldSpec.siren(1, hidden=8), inr.FieldSpec.siren(3, hidden=8),
+         inr.FieldSpec.mfn(1, hidden=6), inr.FieldSpec.mfn(3, hidden=6)]
+SMALL = dict(d_node=16, d_edge=8, d_attn=8, heads=2, layers=2, d_ff=16, feature_dim=12)
+
+
+def _encoder(spec, **kw):
+    torch.manual_seed(0)
+    model = RelationalTransformer(spec, EncoderConfig(**{**SMALL, **kw})).double().eval()
+    for p in model.parameters():  # move away from the initialisation's symmetric parts (e.g. zero biases)
+        p.data += 0.1 * torch.randn_like(p)
+    return model
+
+
+def _params(spec, batch=3):
+    params = inr.init(spec, batch, seed=7, grid_size=8, dtype=torch.float64)
+    gen = torch.Generator().manual_seed(1)
+    return {k: v + 0.1 * torch.randn(v.shape, generator=gen, dtype=v.dtype) for k, v in params.items()}
+
+
+@pytest.mark.parametrize("probe_points", [0, 5])
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: f"{s.arch}-{s.out_dim}ch")
+def test_it_is_invariant_to_hidden_neuron_permutations(spec, probe_points):
+    model = _encoder(spec, probe_points=probe_points)
+    params = _params(spec)
+    model.set_normalization(params)
+    permuted = inr.permute(spec, params, torch.Generator().manual_seed(3))
+    assert any(not torch.equal(params[k], permuted[k]) for k in params)  # the weights did move
+    with torch.no_grad():
+        a, b = model.encode_params(params), model.encode_params(permuted)
+    assert a.shape == (3, SMALL["feature_dim"])
+    torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
+    assert (a[0] - a[1]).abs().max() > 1e-3  # different INRs get different features
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: f"{s.arch}-{s.out_dim}ch")
+def test_it_changes_under_a_perturbation_that_is_not_a_symmetry(spec):
+    model = _encoder(spec)
+    params = _params(spec)
+    model.set_normalization(params)
+    # Permute the rows of one hidden weight matrix only (no matching permutation of the next layer): the field
+    # changes, and so must the features.
+    name = "layer1.weight" if spec.arch == "siren" else "linear1.weight"
+    broken = dict(params)
+    broken[name] = params[name].roll(1, dims=1)
+    coords = inr.grid(4, 4, dtype=torch.float64)
+    assert (inr.evaluate(spec, params, coords) - inr.evaluate(spec, broken, coords)).abs().max() > 1e-3
+    with torch.no_grad():
+        diff = (model.encode_params(params) - model.encode_params(broken)).abs().max()
+    assert diff > 1e-4
+
+
+def test_it_rejects_a_graph_of_another_spec():
+    model = _encoder(SPECS[0])
+    other = inr.FieldSpec.siren(1, hidden=9)
+    with pytest.raises(ValueError, match="nodes"):
+        model(inr.to_graph(other, inr.init(other, 2, dtype=torch.float64), dense=False))
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: f"{s.arch}-{s.out_dim}ch")
+def test_it_computes_probe_activations_whose_last_layer_is_the_field(spec):
+    params = _params(spec)
+    coords = torch.rand(5, 2, dtype=torch.float64) * 2 - 1
+    acts = layer_activations(spec, params, coords)
+    assert [a.shape[2] for a in acts] == spec.layer_sizes()
+    torch.testing.assert_close(acts[-1], inr.evaluate(spec, params, coords))
+
+
+def test_it_has_a_gradient_for_every_weight():
+    spec = SPECS[2]
+    model = _encoder(spec)
+    model.encode_params(_params(spec)).square().sum().backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert missing == []

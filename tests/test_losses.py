@@ -1,0 +1,57 @@
+"""NT-Xent equals a direct implementation of eq. 6; retrieval accuracy counts positives among the other views."""
+
+import math
+
+import pytest
+import torch
+
+from training.losses import nt_xent, retrieval_accuracy
+
+
+def _eq6_by_loops(z_a, z_b, t):
+    z = torch.cat([z_a, z_b])
+    two_n = z.shape[0]
+    n = two_n // 2
+
+    def sim(u, v):
+        return float(u @ v) / (float(u.norm()) * float(v.norm()))
+
+    total = 0.0
+    for i in range(two_n):
+        j = (i + n) % two_n
+        denominator = sum(math.exp(sim(z[i], z[k]) / t) for k in range(two_n) if k != i)  # 2N - 1 terms
+        total += -math.log(math.exp(sim(z[i], z[j]) / t) / denominator)
+    return total / two_n
+
+
+@pytest.mark.parametrize("n, d, t", [(2, 3, 0.5), (5, 8, 0.1), (7, 4, 1.0)])
+def test_it_matches_eq6(n, d, t):
+    gen = torch.Generator().manual_seed(n * 100 + d)
+    z_a = torch.randn(n, d, generator=gen, dtype=torch.float64)
+    z_b = torch.randn(n, d, generator=gen, dtype=torch.float64)
+    assert float(nt_xent(z_a, z_b, t)) == pytest.approx(_eq6_by_loops(z_a, z_b, t), rel=1e-10)
+
+
+def test_it_is_low_for_aligned_pairs_and_high_for_random_ones():
+    gen = torch.Generator().manual_seed(0)
+    z = torch.randn(16, 8, generator=gen)
+    assert float(nt_xent(z, z * 2.0, 0.1)) < 0.1  # scale does not matter: cosine similarity
+    assert float(nt_xent(z, torch.randn(16, 8, generator=gen), 0.1)) > 2.0
+
+
+def test_it_rejects_bad_input():
+    with pytest.raises(ValueError, match="temperature"):
+        nt_xent(torch.randn(4, 2), torch.randn(4, 2), 0.0)
+    with pytest.raises(ValueError, match="both be"):
+        nt_xent(torch.randn(4, 2), torch.randn(3, 2), 0.1)
+
+
+def test_it_counts_retrieval_top1_and_top5():
+    z_a = torch.eye(6)
+    z_b = torch.eye(6)
+    assert retrieval_accuracy(z_a, z_b) == {"top1": 1.0, "top5": 1.0}
+    # Swap the positives of examples 0 and 1: those 4 anchors now find a wrong view first.
+    z_b = z_b[[1, 0, 2, 3, 4, 5]]
+    acc = retrieval_accuracy(z_a, z_b)
+    assert acc["top1"] == pytest.approx(8 / 12)
+    assert acc["top5"] == 1.0
