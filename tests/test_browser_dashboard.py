@@ -96,6 +96,17 @@ def page(browser, asgi_server, transactional_db, request):
 
     get_user_model().objects.create_user("browser", "browser@example.org", "browser-password", is_staff=True)
     context = browser.new_context(viewport={"width": 1366, "height": 900}, base_url=asgi_server)
+    # Offline: any request that leaves our server (a CDN, fonts, ...) is refused and fails the test.
+    outside: list[str] = []
+
+    def only_ours(route):
+        if route.request.url.startswith(asgi_server) or route.request.url.startswith(("data:", "blob:")):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", only_ours)
     tab = context.new_page()
     errors: list[str] = []
     tab.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -109,6 +120,7 @@ def page(browser, asgi_server, transactional_db, request):
     tab.screenshot(path=str(ARTIFACTS / f"{request.node.name}-last.png"), full_page=True)
     context.close()
     assert not errors, f"JavaScript errors: {errors}"
+    assert not outside, f"requests outside the server: {outside}"
 
 
 def shot(page, name: str) -> None:
@@ -351,6 +363,17 @@ def test_it_streams_a_simclr_run_live_then_explores_its_embedding(page, tiny_dig
     assert page.locator("#try-probs tr").count() == len(tiny_digits_dataset.class_names)
     assert page.locator("#try-views img").count() >= 3
     shot(page, "explorer-try-it")
+
+    # ... or one INR weight file (inr.save) of the set's architecture.
+    import inr
+
+    data = inrset.load()
+    weights = tmp_path / "inr-5.safetensors"
+    inr.save(weights, data.spec, {name: value[5:6] for name, value in data.params.items()})
+    page.locator("#try-file").set_input_files(str(weights))
+    page.get_by_role("button", name="Embed it").click()
+    page.wait_for_function("document.getElementById('try-state').textContent === 'Embedded.'", timeout=30_000)
+    assert page.locator("#try-class").inner_text() in tiny_digits_dataset.class_names
 
     # Two runs on one chart.
     page.goto(f"/runs/compare/?run={run.pk}&run={inrset.fit_run.pk}&metric=loss")
