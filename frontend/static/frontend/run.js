@@ -26,7 +26,12 @@
   }
 
   let reloadOnFinish = !CINR.FINISHED.includes(data.status);
+  let liveWhileRunning = 0;  // metric points that arrived live before the run finished (tests read it)
   CINR.socket("/ws/runs/" + data.run + "/", function (event) {
+    if (event.kind === "metric" && !CINR.FINISHED.includes(status.textContent.trim())) {
+      liveWhileRunning += 1;
+      panel.dataset.liveWhileRunning = String(liveWhileRunning);
+    }
     CINR.feedCharts(charts, event);
     const points = event.kind === "history" ? (event.points || []) : (event.kind === "metric" ? [event] : []);
     points.forEach(function (p) { if (!last[p.name] || p.step >= last[p.name].step) last[p.name] = p; });
