@@ -252,7 +252,33 @@ def _write_json(path: str, data: dict) -> None:
     os.replace(tmp, target)
 
 
+LIST_KEYS = ("contrastive_probe_acc", "supervised_acc", "random_encoder_probe_acc", "raw_weights_probe_acc",
+             "simclr_final", "seconds_per_seed")
+
+
+def merge(paths: list[str]) -> dict:
+    """One result from several single-seed runs of the same cell (e.g. run one seed per process so that partial
+    results survive): lists are concatenated, wall times summed, the config of the first kept with all seeds."""
+    parts = [json.loads(Path(p).read_text()) for p in paths]
+    if not parts:
+        raise SystemExit("--merge needs at least one JSON file")
+    out = dict(parts[0])
+    for key in LIST_KEYS:
+        out[key] = [v for part in parts for v in part.get(key, [])]
+    out["wall_seconds"] = sum(part["wall_seconds"] for part in parts)
+    out["config"] = {**parts[0]["config"], "seeds": len(out["contrastive_probe_acc"]), "merged_from": list(paths)}
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "--merge":  # python -m training.reproduce --merge OUT.json IN.json [IN.json ...]
+        if len(argv) < 3:
+            raise SystemExit("usage: python -m training.reproduce --merge OUT.json IN.json [IN.json ...]")
+        result = merge(argv[2:])
+        print(table(result))
+        _write_json(argv[1], result)
+        return 0
     parser = argparse.ArgumentParser(prog="python -m training.reproduce", description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", required=True, help="digits, mnist5k, or a path (image folder, zip, IDX, CIFAR)")
     parser.add_argument("--arch", choices=["siren", "mfn"], required=True)

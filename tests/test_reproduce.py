@@ -1,0 +1,47 @@
+"""The reproduction CLI's pieces that run in milliseconds: capped stratified subsets, merging per-seed results, the
+table, argument errors. (The whole CLI runs in the smoke preset: `python -m training.reproduce --dataset digits
+--arch siren --preset smoke`, about a minute.)"""
+
+import json
+
+import numpy as np
+import pytest
+
+from training.reproduce import _cap, main, merge, table
+from training.sources import load_builtin
+
+
+def test_it_caps_each_split_with_every_class_kept():
+    images = load_builtin("digits")
+    capped = _cap(images, 100, 50)
+    assert abs(len(capped.train_index) - 100) <= 10 and abs(len(capped.test_index) - 50) <= 10
+    assert set(np.unique(capped.labels[capped.train_index].numpy())) == set(range(10))
+    assert _cap(images, 0, 0) is images
+
+
+def _result(acc, seconds):
+    return {"contrastive_probe_acc": [acc], "supervised_acc": [acc + 10], "random_encoder_probe_acc": [10.0],
+            "raw_weights_probe_acc": [12.0], "simclr_final": [{"loss": 1.0}], "seconds_per_seed": [seconds],
+            "psnr_mean": 40.0, "wall_seconds": seconds,
+            "config": {"dataset": "mnist5k", "arch": "mfn", "init": "shared", "preset": "cpu", "seeds": 1}}
+
+
+def test_it_merges_single_seed_runs_and_prints_mean_and_std(tmp_path):
+    paths = []
+    for k, acc in enumerate([40.0, 50.0]):
+        paths.append(tmp_path / f"s{k}.json")
+        paths[-1].write_text(json.dumps(_result(acc, 100.0)))
+    merged = merge([str(p) for p in paths])
+    assert merged["contrastive_probe_acc"] == [40.0, 50.0] and merged["wall_seconds"] == 200.0
+    assert merged["config"]["seeds"] == 2
+    text = table(merged)
+    assert "45.00 ±  7.07" in text and "42.97" in text  # mean ± sample std, and the paper's MFN MNIST number
+    assert main(["--merge", str(tmp_path / "all.json"), *map(str, paths)]) == 0
+    assert json.loads((tmp_path / "all.json").read_text())["supervised_acc"] == [50.0, 60.0]
+
+
+def test_it_rejects_bad_arguments():
+    with pytest.raises(SystemExit):
+        main(["--dataset", "digits", "--arch", "siren", "--seeds", "0"])
+    with pytest.raises(SystemExit):
+        main(["--dataset", "digits", "--arch", "resnet"])
