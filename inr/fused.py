@@ -57,18 +57,16 @@ def filter_bank(spec: FieldSpec, flat: torch.Tensor) -> torch.Tensor:
 
 
 def _mfn_linear_blocks(spec: FieldSpec, flat: torch.Tensor) -> list[torch.Tensor]:
-    # linear i -> [B, out, in + 1] view of flat, after the filter bank
-    sizes, blocks, offset = spec.layer_sizes()[1:], [], spec.filters * spec.hidden * 3
-    for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
-        size = fan_out * (fan_in + 1)
-        blocks.append(flat[:, offset:offset + size].view(flat.shape[0], fan_out, fan_in + 1))
-        offset += size
-    return blocks
+    return _linear_blocks(spec.layer_sizes()[1:], flat, offset=spec.filters * spec.hidden * 3)  # after the bank
 
 
 def _siren_blocks(spec: FieldSpec, flat: torch.Tensor) -> list[torch.Tensor]:
-    # layer i -> [B, out, in + 1] view of flat
-    sizes, blocks, offset = spec.layer_sizes(), [], 0
+    return _linear_blocks(spec.layer_sizes(), flat, offset=0)
+
+
+def _linear_blocks(sizes: list[int], flat: torch.Tensor, offset: int) -> list[torch.Tensor]:
+    # layer i (sizes[i] -> sizes[i + 1]) -> [B, out, in + 1] view of flat, one after another from offset
+    blocks = []
     for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
         size = fan_out * (fan_in + 1)
         blocks.append(flat[:, offset:offset + size].view(flat.shape[0], fan_out, fan_in + 1))
