@@ -170,10 +170,21 @@ def test_it_uploads_a_zip_by_drag_and_drop_and_shows_its_images(page, tmp_path):
     page.dispatch_event("#dropzone", "drop", {"dataTransfer": drop})
     assert "digits.zip" in page.locator("#upload-chosen").inner_text()
     shot(page, "upload-chosen")
+    # Record what the progress bar shows (in sessionStorage, which survives the redirect that follows).
+    page.evaluate("""() => {
+        const bar = document.getElementById("upload-progress");
+        sessionStorage.setItem("progressSeen", "");
+        new MutationObserver(() => {
+            const seen = sessionStorage.getItem("progressSeen");
+            if (!bar.hidden) sessionStorage.setItem("progressSeen", seen + " " + bar.value);
+        }).observe(bar, { attributes: true });
+    }""")
     page.get_by_role("button", name="Upload").click()
     page.wait_for_url(re.compile(r"/datasets/\d+/$"), timeout=30_000)
     dataset = ImageDataset.objects.get(name="browser-digits")
     assert page.url.endswith(f"/datasets/{dataset.pk}/")
+    seen = [float(v) for v in page.evaluate("sessionStorage.getItem('progressSeen')").split()]
+    assert seen and seen[-1] == 1.0, seen  # only the XHR's upload events move the bar
     images = page.locator("#image-grid img")
     assert images.count() == 9
     # Every image actually loaded (naturalWidth > 0), through the API's authenticated PNG route.

@@ -69,14 +69,13 @@
       CINR.setProgress(bar, ev.loaded / ev.total);
       percent.textContent = "Uploading " + Math.round(100 * ev.loaded / ev.total) + "%";
     };
-    xhr.upload.onload = function () { percent.textContent = "Checking the images…"; };
+    xhr.upload.onload = function () { CINR.setProgress(bar, 1); percent.textContent = "Uploaded; checking the images…"; };
     xhr.onerror = function () { submit.disabled = false; showError("The upload failed: the server could not be reached."); };
     xhr.onload = function () {
       submit.disabled = false;
       let body = null;
       try { body = JSON.parse(xhr.responseText); } catch (err) { body = xhr.responseText; }
       if (xhr.status === 201 || xhr.status === 200) {
-        CINR.setProgress(bar, 1);
         percent.textContent = "Done";
         okBox.textContent = "Stored " + body.num_images + " images as dataset “" + body.name + "”. Opening it…";
         okBox.hidden = false;
