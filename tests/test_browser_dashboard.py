@@ -207,6 +207,18 @@ def test_it_uploads_a_zip_by_drag_and_drop_and_shows_its_images(page, tmp_path):
     assert not ImageDataset.objects.filter(name="browser-bad").exists()
     shot(page, "upload-error")
 
+    # Loose images (chosen with the file picker) all get the class name typed in.
+    for digit in (4, 7):
+        (tmp_path / f"digit-{digit}.png").write_bytes(digits_png(digit))
+    page.goto("/datasets/new/")
+    page.get_by_label("Dataset name").fill("browser-loose")
+    page.get_by_label("Class name").fill("scribble")
+    page.locator("#upload-files").set_input_files([str(tmp_path / "digit-4.png"), str(tmp_path / "digit-7.png")])
+    page.get_by_role("button", name="Upload").click()
+    page.wait_for_url(re.compile(r"/datasets/\d+/$"), timeout=30_000)
+    loose = ImageDataset.objects.get(name="browser-loose")
+    assert loose.num_images == 2 and loose.class_names == ["scribble"]
+
 
 def loaded(page, selector: str, width: int | None = None, timeout: float = 30_000) -> None:
     """Waits until the <img> at `selector` has loaded (optionally at a given natural width)."""
