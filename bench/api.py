@@ -90,6 +90,7 @@ def train_encoder(env: dict[str, str], args) -> int:
     existing = Run.objects.filter(kind="simclr", status="succeeded").order_by("-id").first()
     if existing is not None and existing.children.filter(kind="probe", status="succeeded").exists():
         print(f"reusing the trained encoder run {existing.pk} in {env['CINR_VAR_DIR']}", flush=True)
+        ensure_map(existing)
         return existing.pk
     user, _ = get_user_model().objects.get_or_create(username="bench", defaults={"is_staff": True})
     worker = subprocess.Popen([sys.executable, "-m", "celery", "-A", "cinr_web", "worker", "-P", "solo",
@@ -108,8 +109,9 @@ def train_encoder(env: dict[str, str], args) -> int:
         probe = wait_for_run(start_run("probe", inrset, {}, user, parent=simclr), timeout=600)
         try:
             wait_for_run(start_run("embedding", inrset, {}, user, parent=simclr), timeout=600)
-        except SystemExit as err:  # measure without a map rather than not at all, and say so
-            print(f"WARNING: no embedding map ({err}); map_position will be null", flush=True)
+        except SystemExit as err:
+            print(f"the embedding run failed ({err})", flush=True)
+        ensure_map(simclr)
         print(f"trained the encoder (run {simclr.pk}), probe accuracy {probe.result.get('accuracy')} "
               f"({time.monotonic() - t0:.0f} s)", flush=True)
         return simclr.pk
@@ -119,6 +121,40 @@ def train_encoder(env: dict[str, str], args) -> int:
             worker.wait(timeout=30)
         except subprocess.TimeoutExpired:
             worker.kill()
+
+
+def ensure_map(encoder_run) -> None:
+    """Without a succeeded embedding run (the worker's task needs training.embed), store the map it would: openTSNE
+    coordinates of the encoder's features of every INR, in cinr_web.runs.artifacts' format."""
+    import numpy as np
+    import torch
+    from openTSNE import TSNE
+
+    from cinr_web.runs import artifacts
+    from cinr_web.runs.models import Artifact, Run
+    from cinr_web.storage import save_bytes
+
+    if encoder_run.children.filter(kind="embedding", status="succeeded").exists():
+        return
+    t0 = time.monotonic()
+    inrset = encoder_run.inrset
+    dataset = inrset.load()
+    encoder, _ = artifacts.load_encoder(encoder_run.artifact("checkpoint"))
+    with torch.inference_mode():
+        features = torch.cat([encoder.encode_params({k: v[i:i + 256] for k, v in dataset.params.items()})
+                              for i in range(0, len(dataset), 256)]).double().numpy()
+    raw = torch.cat([v.flatten(1) for v in dataset.params.values()], dim=1).double().numpy()
+
+    def tsne(x):
+        return torch.as_tensor(np.asarray(TSNE(random_state=0, n_jobs=2).fit(x)))
+
+    data = artifacts.maps_bytes(raw_xy=tsne(raw), encoder_xy=tsne(features), rows=torch.arange(len(dataset)),
+                                dataset=dataset)
+    run = Run.objects.create(kind="embedding", status="succeeded", inrset=inrset, parent=encoder_run,
+                             config={"made_by": "bench.api"})
+    Artifact.objects.create(run=run, kind="embedding", file=save_bytes(f"runs/{run.pk}/maps.safetensors", data),
+                            meta={"made_by": "bench.api"})
+    print(f"stored a t-SNE map of {len(dataset)} INRs ({time.monotonic() - t0:.0f} s)", flush=True)
 
 
 def weight_files(spec_dict: dict, count: int) -> list[bytes]:
@@ -243,8 +279,12 @@ def measure_server(env: dict[str, str], run_id: int, token: str, threads: int, a
                                "cinr_web.asgi:application"], cwd=ROOT, env={**env, "CINR_TORCH_THREADS": str(threads)},
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
+    # TCP_NODELAY, as urllib3/requests set by default: without it a POST's body waits for the ACK of its headers
+    # (Nagle against delayed ACK), ~40 ms on Linux, which would measure the client's socket, not the API.
+    transport = httpx.HTTPTransport(socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
     try:
-        with httpx.Client(base_url=base, headers={"Authorization": f"Token {token}"}, timeout=30.0) as client:
+        with httpx.Client(base_url=base, headers={"Authorization": f"Token {token}"}, timeout=30.0,
+                          transport=transport) as client:
             for _ in range(150):
                 try:
                     if client.get(f"/api/encoders/{run_id}/").status_code == 200:
@@ -260,11 +300,17 @@ def measure_server(env: dict[str, str], run_id: int, token: str, threads: int, a
             batches = [batch_file(encoder["spec"], BATCH, seed=1000 + i) for i in range(4)]
             answers = {}
 
+            server_times: dict[str, list[float]] = {}
+
             def embed_one(i: int) -> None:
                 r = client.post(url, files={"files": (f"inr{i}.safetensors", singles[i % len(singles)])})
                 if r.status_code != 200:
                     raise SystemExit(f"embed failed: {r.status_code} {r.text[:300]}")
                 answers["one"] = r.json()
+                for part in r.headers.get("server-timing", "").split(","):  # "read;dur=1.2, model;dur=6.5"
+                    name, _, dur = part.strip().partition(";dur=")
+                    if dur:
+                        server_times.setdefault(name, []).append(float(dur))
 
             def embed_batch(i: int) -> None:
                 r = client.post(url, files={"files": (f"batch{i}.safetensors", batches[i % len(batches)])})
@@ -274,11 +320,17 @@ def measure_server(env: dict[str, str], run_id: int, token: str, threads: int, a
             def baseline(i: int) -> None:
                 client.get(f"/api/encoders/{run_id}/").raise_for_status()
 
-            for i in range(5):  # warm-up: the first call loads the encoder, probe and map
+            # warm-up: the first call loads the encoder, the probe and the map (encoding up to 2,000 mapped INRs)
+            first = client.post(url, files={"files": ("first.safetensors", singles[0])}, timeout=600.0)
+            if first.status_code != 200:
+                raise SystemExit(f"embed failed: {first.status_code} {first.text[:300]}")
+            answers["first_call_s"] = first.elapsed.total_seconds()
+            for i in range(5):
                 embed_one(i)
                 embed_batch(i)
                 baseline(i)
             base_times = timed(baseline, args.requests, args.max_seconds)
+            server_times.clear()
             one_times = timed(embed_one, args.requests, args.max_seconds)
             batch_times = timed(embed_batch, args.batches, args.max_seconds)
     finally:
@@ -292,10 +344,12 @@ def measure_server(env: dict[str, str], run_id: int, token: str, threads: int, a
         "encoder_run": run_id,
         "classifier": sample["classifier"],
         "has_map_position": sample["results"][0]["map_position"] is not None,
+        "first_call_s": answers["first_call_s"],
         "baseline_get_p50_ms": 1000 * statistics.median(base_times),
         "embed_one_p50_ms": 1000 * statistics.median(one_times),
         "embed_one_p99_ms": 1000 * percentile(one_times, 0.99),
         "embed_one_requests": len(one_times),
+        **{f"embed_one_server_{name}_p50_ms": statistics.median(values) for name, values in server_times.items()},
         "embed_batch64_p50_ms": 1000 * statistics.median(batch_times),
         "embed_batch64_inrs_per_s": BATCH * len(batch_times) / sum(batch_times),
         "embed_batch64_requests": len(batch_times),

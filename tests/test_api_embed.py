@@ -93,6 +93,7 @@ def check_embeds_classifies_and_places_inrs(trained, normal_user):
                            format="multipart")
     assert response.status_code == 200, response.content[:500]
     body = response.json()
+    assert "read;dur=" in response["Server-Timing"] and "model;dur=" in response["Server-Timing"]
     assert (Run.objects.count(), Artifact.objects.count()) == before  # nothing stored
     assert body["encoder"] == simclr.pk and body["classifier"] == f"probe run {trained['probe'].pk}"
     results = body["results"]

@@ -57,6 +57,9 @@ class LoadedEncoder:
 # within RECHECK_SECONDS.
 _CACHE: dict[int, tuple[tuple, LoadedEncoder, float]] = {}
 RECHECK_SECONDS = 5.0
+# Mapped INRs (evenly spread over the map's rows) whose features new points are compared with: the map artifact
+# holds positions, not features, so these are encoded once when the encoder is loaded.
+MAP_REFERENCE_POINTS = 2000
 _CACHE_LOCK = threading.Lock()
 _CACHE_MAX = 8
 
@@ -175,13 +178,16 @@ def _map_placer(run: Run, encoder: torch.nn.Module, emap) -> MapPlacer | None:
     if maps.get("encoder") is None:
         return None  # a raw-weights map cannot place encoder features
     rows = torch.as_tensor(maps["inr_index"], dtype=torch.long)
+    xy = np.stack([maps["encoder"]["x"], maps["encoder"]["y"]], axis=1)
+    if len(rows) > MAP_REFERENCE_POINTS:  # bound the one-off cost of encoding the mapped INRs at load
+        keep = np.linspace(0, len(rows) - 1, MAP_REFERENCE_POINTS).round().astype(np.int64)
+        rows, xy = rows[torch.as_tensor(keep)], xy[keep]
     dataset = run.inrset.load()
     features = []
     with torch.inference_mode():
         for start in range(0, len(rows), 256):
             chunk = rows[start:start + 256]
             features.append(encoder.encode_params({k: v[chunk] for k, v in dataset.params.items()}).float())
-    xy = np.stack([maps["encoder"]["x"], maps["encoder"]["y"]], axis=1)
     return MapPlacer(torch.cat(features).numpy(), xy)
 
 

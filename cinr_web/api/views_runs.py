@@ -5,6 +5,8 @@ Permissions are stated on every view: logged-in users read and embed, staff star
 
 from __future__ import annotations
 
+import time
+
 from django.db import transaction
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -188,6 +190,7 @@ class EncoderEmbed(APIView):
                               409: OpenApiResponse(description="the encoder's artifacts are missing"),
                               429: OpenApiResponse(description="throttled")})
     def post(self, request, pk: int):
+        started = time.perf_counter()
         run = get_object_or_404(encoder_runs(), pk=pk)
         spec = run.inrset.field_spec  # the encoder reads INRs of its INR set's architecture
         try:
@@ -199,15 +202,22 @@ class EncoderEmbed(APIView):
             weights.require_spec(batch, spec)
         except weights.BadWeights as err:
             raise ValidationError({"weights": [str(err)]}) from None
+        read = time.perf_counter()
         try:
             model = inference.load_encoder(run)
         except inference.EncoderUnavailable as err:
             return Response({"detail": str(err)}, status=status.HTTP_409_CONFLICT)
+        loaded = time.perf_counter()
         results = model.embed(batch.params)
         for item, source in zip(results, batch.sources, strict=True):
             item["source"] = source
-        return Response({"encoder": run.pk, "spec": spec.to_dict(), "classifier": model.classifier,
-                         "results": results})
+        response = Response({"encoder": run.pk, "spec": spec.to_dict(), "classifier": model.classifier,
+                             "results": results})
+        # Where the server's time went (ms), for clients and bench/api.py: reading and checking the weights,
+        # loading the model (0 when cached), and the model itself (encoder, classifier, map).
+        response["Server-Timing"] = (f"read;dur={1000 * (read - started):.2f}, load;dur={1000 * (loaded - read):.2f}, "
+                                     f"model;dur={1000 * (time.perf_counter() - loaded):.2f}")
+        return response
 
     def _read(self, request, default_spec) -> weights.WeightBatch:
         content_type = (request.content_type or "").split(";")[0].strip().lower()
