@@ -199,11 +199,7 @@ def map_rows(dataset, max_points: int, seed: int) -> torch.Tensor:
 
 
 def tsne(x: torch.Tensor, seed: int) -> torch.Tensor:
-    """[M, D] features -> [M, 2] t-SNE coordinates (openTSNE, standardised features, perplexity fitted to M)."""
-    from openTSNE import TSNE
+    """[M, D] features -> [M, 2] t-SNE coordinates (training.embed.tsne_map: standardised, seeded)."""
+    from training.embed import tsne_map
 
-    x = x.detach().to(torch.float64).numpy()
-    x = (x - x.mean(axis=0)) / np.where(x.std(axis=0) > 0, x.std(axis=0), 1.0)
-    perplexity = float(min(30.0, max(2.0, (x.shape[0] - 1) / 3.0)))
-    coords = TSNE(n_components=2, perplexity=perplexity, random_state=seed, n_jobs=1, verbose=False).fit(x)
-    return torch.as_tensor(np.asarray(coords), dtype=torch.float32)
+    return torch.as_tensor(np.asarray(tsne_map(x, seed=seed).coordinates), dtype=torch.float32)
