@@ -128,6 +128,10 @@ def test_it_serves_plotly_from_the_installed_package_and_our_assets(client):
     assert cached.status_code == 304
     for name in ["cinr.css", "cinr.js", "charts.js", "upload.js", "inrset.js", "run.js", "explorer.js"]:
         assert client.get(reverse("frontend:asset", args=[name])).status_code == 200, name
+    # Pages link versioned URLs (?v=<content hash>), which may be cached for long.
+    html = client.get(reverse("frontend:login")).content.decode()
+    versioned = re.search(r'href="(/assets/cinr\.css\?v=[0-9a-f]{10})"', html).group(1)
+    assert "max-age=86400" in client.get(versioned)["Cache-Control"]
     for bad in ["..%2Fviews%2Fpages.py", "pages.py", "missing.js", ".hidden.js"]:
         assert client.get(f"/assets/{bad}").status_code == 404, bad
 

@@ -24,6 +24,7 @@ ASSET_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*\.(js|css|svg|ico)$")
 
 def asset_path(name: str) -> Path:
     """The file behind an asset name, or Http404."""
+    name = str.__str__(name)  # a plain str: templates pass SafeString, which pathlib refuses
     if name == "plotly.min.js":
         path = PLOTLY_JS
     elif ASSET_NAME.match(name):
@@ -43,6 +44,13 @@ def _read(path: str, mtime_ns: int, size: int) -> tuple[bytes, str]:
     return content, '"' + hashlib.sha1(content).hexdigest()[:16] + '"'
 
 
+def asset_version(name: str) -> str:
+    """A short hash of the asset's content (changes whenever the file does)."""
+    path = asset_path(name)
+    stat = path.stat()
+    return _read(str(path), stat.st_mtime_ns, stat.st_size)[1].strip('"')[:10]
+
+
 @require_GET
 def asset(request: HttpRequest, name: str) -> HttpResponse:
     path = asset_path(name)
@@ -55,6 +63,7 @@ def asset(request: HttpRequest, name: str) -> HttpResponse:
         content_type += "; charset=utf-8"
     response = HttpResponse(content, content_type=content_type)
     response["ETag"] = etag
-    response["Cache-Control"] = "public, max-age=3600"
+    # Pages link assets with ?v=<content hash> ({% asset %}): a new version has a new URL, so cache for long.
+    response["Cache-Control"] = "public, max-age=86400" if request.GET.get("v") else "public, max-age=300"
     response["X-Content-Type-Options"] = "nosniff"
     return response
