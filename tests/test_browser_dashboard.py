@@ -306,17 +306,33 @@ def poll(predicate, timeout: float, what: str):
         time.sleep(0.2)
 
 
-def fitted_set(dataset, steps: int = 100):
-    """A tiny SIREN INR set of `dataset` (2 seeds per image), fitted by the real worker."""
+def fitted_set(dataset, steps: int = 100, spec=None, anti_alias: bool = False):
+    """A tiny INR set of `dataset` (2 seeds per image; SIREN unless `spec`), fitted by the real worker."""
     import inr
     from cinr_web.inrsets.models import INRSet
     from cinr_web.inrsets.services import start_fit
 
-    inrset = start_fit(dataset, inr.FieldSpec.siren(hidden=16, layers=2), {"steps": steps}, 2, None)
+    spec = spec or inr.FieldSpec.siren(hidden=16, layers=2)
+    inrset = start_fit(dataset, spec, {"steps": steps, "anti_alias": anti_alias}, 2, None)
     inrset = poll(lambda: INRSet.objects.filter(pk=inrset.pk, status__in=["succeeded", "failed"]).first(), 60,
                   "the fit")
     assert inrset.status == "succeeded", inrset.fit_run.error
     return inrset
+
+
+def test_it_shows_the_spectra_of_an_mfn_fitted_with_and_without_anti_aliasing(page, tiny_digits_dataset):
+    import inr
+
+    spec = inr.FieldSpec.mfn(hidden=16, filters=3)
+    plain = fitted_set(tiny_digits_dataset, steps=150, spec=spec, anti_alias=False)
+    clamped = fitted_set(tiny_digits_dataset, steps=150, spec=spec, anti_alias=True)
+    page.goto(f"/inrsets/{plain.pk}/?image=2")
+    for selector in ("#view-4x", "#view-spectrum", "#twin-4x", "#twin-spectrum"):
+        loaded(page, selector, 32)
+    assert f"/api/inrsets/{clamped.pk}/inrs/4/" in page.locator("#twin-spectrum").get_attribute("src")
+    page.wait_for_function("document.getElementById('band-facts').textContent.includes('Band limit')")
+    page.locator("#viewer").scroll_into_view_if_needed()
+    shot(page, "mfn-spectra")
 
 
 # Loss points that came over the websocket (not in the history) before the run finished, and are drawn.

@@ -270,3 +270,24 @@ def test_it_lets_staff_start_cancel_and_follow_up_runs(client, objects, staff_us
     assert response["Location"] == reverse("frontend:run", args=[child.pk])
     refused = client.post(reverse("frontend:run_follow_up", args=[objects["fit"].pk]), {"kind": "probe"}, follow=True)
     assert "started from a SimCLR or supervised run" in refused.content.decode()
+
+
+@pytest.mark.django_db
+def test_it_puts_the_other_anti_aliasing_settings_spectrum_beside_an_inr_sets(client, tiny_digits_dataset, normal_user):
+    spec = {"arch": "mfn", "out_dim": 1, "hidden": 8, "filters": 2, "input_scale": 3.03}
+
+    def fitted(anti_alias: bool) -> INRSet:
+        return INRSet.objects.create(dataset=tiny_digits_dataset, spec=spec, seeds_per_image=1, status="succeeded",
+                                     fit_config={"anti_alias": anti_alias}, weights=f"inrsets/aa-{anti_alias}.st")
+
+    plain, other_arch = fitted(False), INRSet.objects.create(dataset=tiny_digits_dataset, spec={**spec, "hidden": 4},
+                                                             fit_config={"anti_alias": True}, status="succeeded",
+                                                             weights="inrsets/other.st")
+    client.force_login(normal_user)
+    assert "twin-views" not in client.get(reverse("frontend:inrset", args=[plain.pk])).content.decode()
+    clamped = fitted(True)
+    html = client.get(reverse("frontend:inrset", args=[plain.pk])).content.decode()
+    assert "twin-views" in html and f"/api/inrsets/{clamped.pk}/inrs/" in html
+    assert f"/api/inrsets/{other_arch.pk}/inrs/" not in html
+    back = client.get(reverse("frontend:inrset", args=[clamped.pk])).content.decode()
+    assert f"/api/inrsets/{plain.pk}/inrs/" in back and "not anti-aliased), 4×" in back

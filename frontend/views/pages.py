@@ -103,15 +103,29 @@ def inrset_detail(request: HttpRequest, pk: int) -> HttpResponse:
     encoder_runs = inrset.runs.exclude(kind=Run.Kind.FIT).order_by("-id")
     spec = inrset.spec or {}
     hist = inrset.psnr_histogram or {}
+    anti_alias = bool((inrset.fit_config or {}).get("anti_alias"))
+    twin = _aliasing_twin(inrset, anti_alias)
     return render(request, "frontend/inrset.html", {
         "inrset": inrset, "dataset": dataset, "fit_run": fit_run, "encoder_runs": encoder_runs,
         "spec_json": pretty_json(spec), "fit_config_json": pretty_json(inrset.fit_config),
-        "anti_alias": bool((inrset.fit_config or {}).get("anti_alias")), "arch": spec.get("arch", "?"),
+        "anti_alias": anti_alias, "arch": spec.get("arch", "?"), "twin": twin,
+        "twin_render_base": api_render_base(twin.pk) if twin else "",
         "seeds": seeds, "seeds_range": list(range(seeds)), "image": image, "max_image": max(0, dataset.num_images - 1),
         "histogram": {"edges": hist.get("edges", []), "counts": hist.get("counts", [])},
         "train_form": TrainForm(), "ready": inrset.status == "succeeded" and bool(inrset.weights),
         "render_base": api_render_base(inrset.pk), "image_prefix": f"/api/datasets/{dataset.pk}/images/",
     })
+
+
+def _aliasing_twin(inrset: INRSet, anti_alias: bool) -> INRSet | None:
+    """A succeeded set of the same dataset, architecture and seeds fitted with the other anti-aliasing setting: the
+    INR set page shows its spectrum beside this one's (the paper's Figure 2)."""
+    candidates = INRSet.objects.filter(dataset_id=inrset.dataset_id, spec=inrset.spec, status="succeeded",
+                                       seeds_per_image=inrset.seeds_per_image).exclude(pk=inrset.pk).order_by("-id")
+    for other in candidates[:20]:
+        if bool((other.fit_config or {}).get("anti_alias")) != anti_alias and other.weights:
+            return other
+    return None
 
 
 @staff

@@ -79,6 +79,12 @@
     renderAugmented();
     drawPair();
     showBand(c.inr);
+    const twin = document.getElementById("twin-views");
+    if (twin) {
+      const base = twin.dataset.renderBase + c.inr + "/render.png?size=" + (4 * height);
+      document.getElementById("twin-4x").src = base;
+      document.getElementById("twin-spectrum").src = base + "&spectrum=true";
+    }
   }
 
   // Energy of the 4x render outside the grid's band (and an MFN's band limit against Nyquist), under the spectrum.
