@@ -18,6 +18,7 @@ from frontend.forms import FitForm, TrainForm
 from frontend.views.common import API_UPLOAD, api_render_base, int_param, member, pretty_json, staff
 
 IMAGES_PER_PAGE = 96
+BUILTINS = {"digits": "scikit-learn digits (8×8, 1,797 images)", "mnist5k": "MNIST-5k (28×28, 5,000 images)"}
 
 
 def _fit_progress():
@@ -34,9 +35,6 @@ def overview(request: HttpRequest) -> HttpResponse:
     return render(request, "frontend/overview.html", {
         "nav": "overview", "datasets": datasets, "inrsets": inrsets, "runs": runs, "builtins": BUILTINS,
     })
-
-
-BUILTINS = {"digits": "scikit-learn digits (8×8, 1,797 images)", "mnist5k": "MNIST-5k (28×28, 5,000 images)"}
 
 
 @staff
