@@ -112,12 +112,8 @@ def _oversize(what: str, size: int, max_bytes: int) -> InvalidWeights:
     return InvalidWeights(f"weight file too large: {what} {size} bytes, over the limit of {max_bytes} bytes")
 
 
-def _check_prefix(head: bytes) -> None:
-    if head[:2] == b"PK":
-        raise InvalidWeights("not a safetensors file: it is a zip archive (torch.save / pickle format); "
-                             "only safetensors weight files are accepted, pickles are never loaded")
-    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
-        raise InvalidWeights("not a safetensors file: it is a Python pickle; pickles are never loaded")
+def _looks_like_pickle(head: bytes) -> bool:
+    return head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")
 
 
 def _parse_header(raw: bytes) -> tuple[dict, dict[str, str], int]:
@@ -169,15 +165,30 @@ def _read_exactly(f: BinaryIO, n: int, what: str) -> bytes:
 def _read_file(f: BinaryIO, max_bytes: int) -> tuple[bytes, dict, dict[str, str]]:
     """Reads one safetensors file from `f`, checking sizes before each read."""
     head = f.read(8) or b""
-    _check_prefix(head)
+    if head[:2] == b"PK":
+        raise InvalidWeights("not a safetensors file: it is a zip archive (torch.save / pickle format); "
+                             "only safetensors weight files are accepted, pickles are never loaded")
     if len(head) < 8:
+        if _looks_like_pickle(head):
+            raise InvalidWeights("not a safetensors file: it is a Python pickle; pickles are never loaded")
         raise InvalidWeights(f"truncated weight file: {len(head)} bytes, too short for a safetensors header")
     header_len = int.from_bytes(head, "little")
     if 8 + header_len > max_bytes:
+        if _looks_like_pickle(head):
+            raise InvalidWeights("not a safetensors file: it is a Python pickle; pickles are never loaded")
         raise _oversize("header declares a header of", header_len, max_bytes)
+    # A safetensors header is a JSON object, so its first byte is "{". Checking it (rather than only the first two
+    # bytes) keeps valid files whose header length happens to begin with a pickle's protocol bytes.
+    first = f.read(1) or b""
+    if first != b"{":
+        if _looks_like_pickle(head):
+            raise InvalidWeights("not a safetensors file: it is a Python pickle; pickles are never loaded")
+        if not first:
+            raise InvalidWeights("truncated weight file: no header after the 8-byte length")
+        raise InvalidWeights("bad safetensors header: it does not start with a JSON object")
     if header_len < 2:
         raise InvalidWeights("bad safetensors header: empty header")
-    raw_header = _read_exactly(f, header_len, "header")
+    raw_header = first + _read_exactly(f, header_len - 1, "header")
     entries, meta, data_len = _parse_header(raw_header)
     if 8 + header_len + data_len > max_bytes:
         raise _oversize("header declares a file of", 8 + header_len + data_len, max_bytes)

@@ -219,3 +219,18 @@ def test_it_rejects_bad_json_arrays():
         inr.params_from_arrays({"arch": "resnet"}, params)
     with pytest.raises(inr.InvalidWeights, match="mixes batched and unbatched"):
         inr.params_from_arrays(SIREN, params | {"layer2.bias": [[0.1]]})
+
+
+def test_it_loads_files_whose_header_length_looks_like_a_pickle_opcode():
+    # A header of 640, 896, 1152 or 1408 bytes starts with b"\x80\x02".."\x80\x05", a pickle's first two bytes.
+    spec = inr.FieldSpec.siren()
+    params = inr.init(spec, 1)
+    for pad in range(0, 1200, 4):
+        data = to_bytes(spec, params, {"note": "x" * pad})
+        if data[:1] == b"\x80" and data[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+            break
+    else:
+        pytest.fail("no padding gave a pickle-like header length")
+    loaded_spec, loaded, _ = inr.load(data)
+    assert loaded_spec == spec
+    assert torch.equal(loaded["layer0.weight"], params["layer0.weight"])
