@@ -108,7 +108,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/accounts/login/"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -165,7 +165,12 @@ REDIS_KEY_PREFIX = env_str("CINR_REDIS_PREFIX", "")
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{REDIS_KEY_PREFIX}asgi", "capacity": 1000, "expiry": 60},
+        # redis-py's 5 s socket timeout equals channels_redis's blocking read, so idle websockets would drop
+        # every 5 s; a longer timeout keeps them open.
+        "CONFIG": {
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
+            "prefix": f"{REDIS_KEY_PREFIX}asgi", "capacity": 1000, "expiry": 60,
+        },
     }
 }
 
