@@ -57,3 +57,6 @@ def test_a_fit_publishes_metrics_progress_and_status(celery_worker, tiny_digits_
     assert all(e["inrset"] == inrset_id and e["total"] == 80 for e in progress)
     assert progress[-1]["progress"] == pytest.approx(1.0)
     assert events[-1] == {"kind": "status", "run": run_id, "status": "succeeded", "progress": 1.0, "error": ""}
+    running = [e for e in events if e["kind"] == "status" and e["status"] == "running"]
+    assert running and all(0.0 <= e["progress"] <= 1.0 for e in running)
+    assert any(0.0 < e["progress"] < 1.0 for e in running)  # progress rides along with the points while it runs

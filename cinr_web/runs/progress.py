@@ -110,10 +110,13 @@ class Reporter:
             MetricPoint.objects.bulk_create(points, batch_size=1000)
         self.write_progress()
         if points:
+            # The run's progress rides along with its points, so pages follow training without polling.
             live.publish([live.run_group(self.run.pk)],
-                         [live.metric_event(p.run_id, p.step, p.name, p.value, p.time) for p in points])
+                         [live.metric_event(p.run_id, p.step, p.name, p.value, p.time) for p in points]
+                         + [live.status_event(self.run)])
 
     def write_progress(self) -> None:
+        self.run.progress = self.progress_value
         Run.objects.filter(pk=self.run.pk).update(heartbeat_at=timezone.now(), progress=self.progress_value)
 
 
@@ -137,6 +140,7 @@ class FitReporter(Reporter):
         totals = FitChunk.objects.filter(run_id=self.run.pk).aggregate(done=Sum("done"), total=Sum("total"))
         total = totals["total"] or 1
         fraction = (totals["done"] or 0) / total
+        self.run.progress = fraction
         Run.objects.filter(pk=self.run.pk).update(heartbeat_at=timezone.now(), progress=fraction)
         if self.run.inrset_id:
             live.publish([live.inrset_group(self.run.inrset_id), live.run_group(self.run.pk)],
