@@ -16,6 +16,17 @@ from cinr_web.asgi import application
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+
+@pytest.fixture(autouse=True)
+def fresh_channel_layer():
+    """Each test runs its consumers on a new event loop (async_to_sync); channels_redis binds its receive lock to the
+    loop that first used it, so every test gets its own channel-layer instance."""
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
 ORIGIN = (b"origin", b"http://localhost")
 
 
