@@ -88,9 +88,9 @@ def train_encoder(env: dict[str, str], args) -> int:
     from cinr_web.runs.services import start_run
 
     existing = Run.objects.filter(kind="simclr", status="succeeded").order_by("-id").first()
-    if existing is not None and existing.children.filter(kind="probe", status="succeeded").exists():
+    if existing is not None and {"probe", "embedding"} <= set(
+            existing.children.filter(status="succeeded").values_list("kind", flat=True)):
         print(f"reusing the trained encoder run {existing.pk} in {env['CINR_VAR_DIR']}", flush=True)
-        ensure_map(existing)
         return existing.pk
     user, _ = get_user_model().objects.get_or_create(username="bench", defaults={"is_staff": True})
     worker = subprocess.Popen([sys.executable, "-m", "celery", "-A", "cinr_web", "worker", "-P", "solo",
@@ -107,11 +107,7 @@ def train_encoder(env: dict[str, str], args) -> int:
         simclr = start_run("simclr", inrset, {"steps": args.train_steps, "batch_size": 64}, user)
         simclr = wait_for_run(simclr, timeout=900)
         probe = wait_for_run(start_run("probe", inrset, {}, user, parent=simclr), timeout=600)
-        try:
-            wait_for_run(start_run("embedding", inrset, {}, user, parent=simclr), timeout=600)
-        except SystemExit as err:
-            print(f"the embedding run failed ({err})", flush=True)
-        ensure_map(simclr)
+        wait_for_run(start_run("embedding", inrset, {}, user, parent=simclr), timeout=900)
         print(f"trained the encoder (run {simclr.pk}), probe accuracy {probe.result.get('accuracy')} "
               f"({time.monotonic() - t0:.0f} s)", flush=True)
         return simclr.pk
@@ -121,40 +117,6 @@ def train_encoder(env: dict[str, str], args) -> int:
             worker.wait(timeout=30)
         except subprocess.TimeoutExpired:
             worker.kill()
-
-
-def ensure_map(encoder_run) -> None:
-    """Without a succeeded embedding run (the worker's task needs training.embed), store the map it would: openTSNE
-    coordinates of the encoder's features of every INR, in cinr_web.runs.artifacts' format."""
-    import numpy as np
-    import torch
-    from openTSNE import TSNE
-
-    from cinr_web.runs import artifacts
-    from cinr_web.runs.models import Artifact, Run
-    from cinr_web.storage import save_bytes
-
-    if encoder_run.children.filter(kind="embedding", status="succeeded").exists():
-        return
-    t0 = time.monotonic()
-    inrset = encoder_run.inrset
-    dataset = inrset.load()
-    encoder, _ = artifacts.load_encoder(encoder_run.artifact("checkpoint"))
-    with torch.inference_mode():
-        features = torch.cat([encoder.encode_params({k: v[i:i + 256] for k, v in dataset.params.items()})
-                              for i in range(0, len(dataset), 256)]).double().numpy()
-    raw = torch.cat([v.flatten(1) for v in dataset.params.values()], dim=1).double().numpy()
-
-    def tsne(x):
-        return torch.as_tensor(np.asarray(TSNE(random_state=0, n_jobs=2).fit(x)))
-
-    data = artifacts.maps_bytes(raw_xy=tsne(raw), encoder_xy=tsne(features), rows=torch.arange(len(dataset)),
-                                dataset=dataset)
-    run = Run.objects.create(kind="embedding", status="succeeded", inrset=inrset, parent=encoder_run,
-                             config={"made_by": "bench.api"})
-    Artifact.objects.create(run=run, kind="embedding", file=save_bytes(f"runs/{run.pk}/maps.safetensors", data),
-                            meta={"made_by": "bench.api"})
-    print(f"stored a t-SNE map of {len(dataset)} INRs ({time.monotonic() - t0:.0f} s)", flush=True)
 
 
 def weight_files(spec_dict: dict, count: int) -> list[bytes]:

@@ -30,47 +30,21 @@ def rows(params: dict, index) -> dict:
     return {k: v[index] for k, v in params.items()}
 
 
-def store_tsne_map(encoder_run, inrset):
-    """An embedding run of `encoder_run` with a t-SNE map (openTSNE) of its encoder's features, stored in the
-    embedding-artifact format of cinr_web.runs.artifacts. (The worker's embedding task waits for training.embed;
-    this is the map it stores: encoder and raw-weight coordinates of every INR of the set.)"""
-    from openTSNE import TSNE
-
-    from cinr_web.runs import artifacts
-    from cinr_web.storage import save_bytes
-
-    dataset = inrset.load()
-    encoder, _ = artifacts.load_encoder(encoder_run.artifact("checkpoint"))
-    with torch.no_grad():
-        features = encoder.encode_params(dataset.params).double().numpy()
-    raw = torch.cat([v.flatten(1) for v in dataset.params.values()], dim=1).double().numpy()
-
-    def tsne(x):
-        return torch.as_tensor(np.asarray(TSNE(perplexity=10, random_state=0, n_jobs=1).fit(x)))
-
-    rows = torch.arange(len(dataset))
-    data = artifacts.maps_bytes(raw_xy=tsne(raw), encoder_xy=tsne(features), rows=rows, dataset=dataset)
-    run = Run.objects.create(kind="embedding", status="succeeded", inrset=inrset, parent=encoder_run)
-    Artifact.objects.create(run=run, kind="embedding", file=save_bytes(f"runs/{run.pk}/maps.safetensors", data))
-    return run
-
-
 @pytest.fixture
 def trained(celery_worker, tiny_digits_dataset, staff_user, wait_for_run):
-    """fit -> SimCLR -> linear probe, and a supervised run, all through the worker; then a t-SNE map."""
+    """fit -> SimCLR -> linear probe and t-SNE embedding map, and a supervised run, all through the worker."""
     from cinr_web.inrsets.services import start_fit
-    from cinr_web.runs.services import start_run
+    from cinr_web.runs.services import start_chain, start_run
 
     inrset = start_fit(tiny_digits_dataset, TINY_SPEC, {"steps": 100, "lr": 5e-3}, seeds_per_image=2, user=staff_user)
     training = {"encoder": SMALL_ENCODER, "steps": 6, "batch_size": 16}
-    simclr = start_run("simclr", inrset, training, staff_user, parent=inrset.fit_run)
-    probe = start_run("probe", inrset, {}, staff_user, parent=simclr)
+    simclr, probe, embedding = start_chain(inrset, encoder_config=training, embedding_config={"seed": 0},
+                                           user=staff_user)
     supervised = start_run("supervised", inrset, training, staff_user, parent=inrset.fit_run)
-    for run in (simclr, probe, supervised):
+    for run in (simclr, probe, embedding, supervised):
         finished = wait_for_run(run, timeout=240)
         assert finished.status == "succeeded", (finished.kind, finished.error)
     inrset.refresh_from_db()
-    embedding = store_tsne_map(Run.objects.get(pk=simclr.pk), inrset)
     return {"inrset": inrset, "simclr": simclr, "probe": probe, "embedding": embedding, "supervised": supervised}
 
 
