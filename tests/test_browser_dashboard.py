@@ -68,11 +68,12 @@ def asgi_server(celery_worker):
     thread.join(10)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(asgi_server):
     """Headless Chromium. Playwright's sync API keeps an event loop running in this thread, which makes Django refuse
     ORM calls here (test bodies, database flushes) unless DJANGO_ALLOW_ASYNC_UNSAFE is set while it lives; the ORM
-    itself still runs synchronously."""
+    itself still runs synchronously. Module scope: that loop must be gone before later modules use asyncio.run or
+    async_to_sync in this thread."""
     from playwright.sync_api import sync_playwright
 
     previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
