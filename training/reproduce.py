@@ -168,7 +168,7 @@ def run(args) -> dict:
     for k in range(args.seeds):
         t_seed = time.perf_counter()
         seed = args.seed_offset + k
-        enc_cfg = dataclasses.replace(preset.encoder)
+        enc_cfg = dataclasses.replace(preset.encoder, probe_points=args.probe_points)
         simclr_cfg = SimCLRConfig(encoder=enc_cfg, optim=OptimConfig(lr=preset.simclr_lr,
                                                                      warmup_steps=preset.warmup_steps),
                                   temperature=args.temperature or preset.temperature, batch_size=preset.simclr_batch,
@@ -210,6 +210,7 @@ def run(args) -> dict:
         "num_train_inrs": len(train), "num_test_inrs": len(test),
         "config": {"dataset": args.dataset, "test_dataset": args.test_dataset, "arch": args.arch,
                    "preset": args.preset, "seeds": args.seeds, "init": args.init, "spec": spec.to_dict(),
+                   "probe_points": args.probe_points,
                    "preset_values": dataclasses.asdict(preset), "device": str(device),
                    "fit": train.meta.get("fit"), "simclr": simclr_cfg.to_dict() if simclr_cfg else None,
                    "supervised": sup_cfg.to_dict() if sup_cfg else None, "torch_threads": torch.get_num_threads()},
@@ -235,7 +236,8 @@ def table(result: dict) -> str:
             ("Random encoder (linear probe)", "random_encoder_probe_acc", None),
             ("Raw weights (linear probe)", "raw_weights_probe_acc", None)]
     head = (f"{cfg['arch'].upper()} on {cfg['dataset']} ({cfg['init']} init, preset {cfg['preset']}, "
-            f"K = {cfg['seeds']} seeds, mean PSNR {result['psnr_mean']:.1f} dB)")
+            f"K = {cfg['seeds']} seeds, mean PSNR {result['psnr_mean']:.1f} dB"
+            + (f", probe features at {cfg['probe_points']} points" if cfg.get("probe_points") else "") + ")")
     lines = [head, f"{'method':32s} {'accuracy % (mean ± std)':>24s} {'paper (best run)':>17s}"]
     for name, key, ref in rows:
         lines.append(f"{name:32s} {_mean_std(result[key]):>24s} {f'{ref:.2f}' if ref else '':>17s}")
@@ -296,6 +298,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--simclr-steps", type=int, default=None)
     parser.add_argument("--supervised-steps", type=int, default=None, help="0 skips the supervised baseline")
     parser.add_argument("--seed-offset", type=int, default=0)
+    parser.add_argument("--probe-points", type=int, default=0,
+                        help="> 0: the encoder also reads probe features at this many learned coordinates (an "
+                             "extension: it queries the fields; the paper and the default use weights only)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
