@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 import torch
 from django.core.files.uploadedfile import SimpleUploadedFile
+from safetensors.torch import load as safetensors_load
+from safetensors.torch import save as safetensors_save
 
 import inr
 from cinr_web.runs.models import Artifact, Run
@@ -94,6 +96,41 @@ def check_embeds_classifies_and_places_inrs(trained, normal_user):
         if index in where:
             np.testing.assert_allclose(r["map_position"], where[index], atol=1e-2 * (1 + np.ptp(maps["encoder"]["x"])))
 
+    # the placement compares new INRs with the features stored in the map artifact, all of them, none re-encoded
+    from cinr_web.api import inference
+
+    stored = artifacts.load_encoder_map(trained["embedding"])
+    assert stored.features is not None and len(stored.features) == len(maps["inr_index"])
+    placer = inference.load_encoder(Run.objects.get(pk=simclr.pk)).place.__self__  # the API's cached placer
+    np.testing.assert_array_equal(placer.ref, ((stored.features - placer.mean) / placer.std).astype(np.float32))
+    np.testing.assert_array_equal(placer.xy, stored.xy)
+
+
+def check_places_inrs_on_a_map_made_before_features_were_stored(trained):
+    """Fallback for old embedding artifacts (no encoder_features): the mapped INRs are encoded at load."""
+    from cinr_web.api import inference
+    from cinr_web.runs import artifacts
+
+    simclr, embedding, dataset = trained["simclr"], trained["embedding"], trained["inrset"].load()
+    emap = embedding.artifact("embedding")
+    with emap.file.open("rb") as f:
+        tensors = safetensors_load(f.read())
+    assert "encoder_features" in tensors
+    old = {k: v for k, v in tensors.items() if k != "encoder_features"}
+    with emap.file.open("rb") as f:
+        meta = artifacts._metadata(f.read())
+    with emap.file.open("wb") as f:
+        f.write(safetensors_save(old, metadata=meta))
+    stored = artifacts.load_encoder_map(embedding)
+    assert stored.features is None
+    encoder, _ = artifacts.load_encoder(simclr.artifact("checkpoint"))
+    placer = inference._map_placer(Run.objects.get(pk=simclr.pk), encoder, emap)
+    with torch.no_grad():
+        expected = encoder.encode_params(rows(dataset.params, torch.as_tensor(stored.inr_index))).numpy()
+    np.testing.assert_allclose(placer.ref * placer.std + placer.mean, expected, rtol=1e-4, atol=1e-4)
+    span = 1 + np.ptp(stored.xy)
+    np.testing.assert_allclose(placer.place(expected[:3]), stored.xy[:3], atol=1e-2 * span)
+
 
 def check_same_answer_for_json_permuted_and_file_inputs(trained, normal_user):
     simclr, dataset = trained["simclr"], trained["inrset"].load()
@@ -131,3 +168,4 @@ def test_it_serves_really_trained_encoders(trained, normal_user):
     check_embeds_classifies_and_places_inrs(trained, normal_user)
     check_same_answer_for_json_permuted_and_file_inputs(trained, normal_user)
     check_classifies_with_the_supervised_head(trained, normal_user)
+    check_places_inrs_on_a_map_made_before_features_were_stored(trained)  # last: it rewrites the map artifact

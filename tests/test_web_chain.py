@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from cinr_web.inrsets.services import start_fit
-from cinr_web.runs.artifacts import load_encoder, load_maps, load_probe
+from cinr_web.runs.artifacts import load_encoder, load_encoder_map, load_maps, load_probe
 from cinr_web.runs.models import Artifact, MetricPoint, Run
 from cinr_web.runs.services import cancel_run, start_chain, start_run
 from inr import FieldSpec
@@ -60,6 +60,15 @@ def test_the_fit_pretrain_probe_embedding_chain(celery_worker, tiny_digits_datas
     assert len(maps["encoder"]["x"]) == len(maps["raw"]["x"]) == len(maps["labels"]) == 40
     assert set(maps["split"]) == {"train", "test"} and maps["classes"] == [str(d) for d in range(10)]
     assert all(np.isfinite(maps["encoder"]["x"])) and all(np.isfinite(maps["raw"]["y"]))
+    # the artifact holds the encoder features the map was made from, row for row (the model API places new INRs
+    # with them instead of encoding the mapped INRs again)
+    encoder_map = load_encoder_map(embedding)
+    assert encoder_map.features.dtype == np.float32 and encoder_map.features.shape == (40, 16)
+    assert encoder_map.inr_index.tolist() == maps["inr_index"]
+    np.testing.assert_allclose(encoder_map.xy[:, 0], maps["encoder"]["x"], rtol=1e-6)
+    with torch.no_grad():
+        expected = encoder.encode_params({k: v[encoder_map.inr_index] for k, v in dataset.params.items()})
+    np.testing.assert_allclose(encoder_map.features, expected.numpy(), rtol=1e-4, atol=1e-5)
 
 
 def test_the_probe_artifact_predicts_like_the_probe(db, tmp_path):
@@ -149,3 +158,4 @@ def test_a_raw_weights_probe_and_map(celery_worker, tiny_digits_dataset, wait_fo
     assert probe.result["feature_dim"] == SPEC.num_params
     maps = load_maps(embedding)
     assert maps["encoder"] is None and len(maps["raw"]["x"]) == 30 == len(set(maps["image_index"]))
+    assert load_encoder_map(embedding) is None  # no encoder: no encoder map, no features stored

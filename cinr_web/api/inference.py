@@ -57,8 +57,9 @@ class LoadedEncoder:
 # within RECHECK_SECONDS.
 _CACHE: dict[int, tuple[tuple, LoadedEncoder, float]] = {}
 RECHECK_SECONDS = 5.0
-# Mapped INRs (evenly spread over the map's rows) whose features new points are compared with: the map artifact
-# holds positions, not features, so these are encoded once when the encoder is loaded.
+# Maps made before embedding artifacts stored the encoder features: at most this many mapped INRs (evenly spread
+# over the map's rows) are encoded once when the encoder is loaded, to compare new points with. Newer maps hold the
+# features of all their INRs, and placement uses all of them without encoding anything.
 MAP_REFERENCE_POINTS = 2000
 _CACHE_LOCK = threading.Lock()
 _CACHE_MAX = 8
@@ -160,8 +161,14 @@ class MapPlacer:
         self.xy = xy.astype(np.float64)
         self.k = min(k, len(xy))
 
+    CHUNK = 128  # new points per distance matrix: [128, M] float32 is 10 MiB for a 20,000-point map
+
     def place(self, features: np.ndarray) -> np.ndarray:
         z = ((np.asarray(features, dtype=np.float64) - self.mean) / self.std).astype(np.float32)  # [B, D]
+        return np.concatenate([self._place(z[s:s + self.CHUNK]) for s in range(0, len(z), self.CHUNK)]
+                              or [np.zeros((0, 2))])
+
+    def _place(self, z: np.ndarray) -> np.ndarray:
         d2 = np.maximum((z ** 2).sum(axis=1, keepdims=True) + self.ref_sq[None] - 2.0 * z @ self.ref.T, 0.0)  # [B, M]
         near = np.argpartition(d2, self.k - 1, axis=1)[:, :self.k]  # [B, k]
         dist = np.sqrt(np.take_along_axis(d2, near, axis=1)).astype(np.float64)  # [B, k]
@@ -171,14 +178,16 @@ class MapPlacer:
 
 
 def _map_placer(run: Run, encoder: torch.nn.Module, emap) -> MapPlacer | None:
-    """The embedding run's encoder map with the encoder's features of the mapped INRs (computed once per load)."""
+    """The embedding run's encoder map with the encoder's features of the mapped INRs: stored in the artifact, or
+    (maps made before features were stored) computed here once per load for at most MAP_REFERENCE_POINTS of them."""
     from cinr_web.runs import artifacts
 
-    maps = artifacts.load_maps(emap.run)
-    if maps.get("encoder") is None:
+    encoder_map = artifacts.load_encoder_map(emap.run)
+    if encoder_map is None:
         return None  # a raw-weights map cannot place encoder features
-    rows = torch.as_tensor(maps["inr_index"], dtype=torch.long)
-    xy = np.stack([maps["encoder"]["x"], maps["encoder"]["y"]], axis=1)
+    if encoder_map.features is not None and encoder_map.features.shape[1] == encoder.feature_dim:
+        return MapPlacer(encoder_map.features, encoder_map.xy)
+    rows, xy = torch.as_tensor(encoder_map.inr_index, dtype=torch.long), encoder_map.xy
     if len(rows) > MAP_REFERENCE_POINTS:  # bound the one-off cost of encoding the mapped INRs at load
         keep = np.linspace(0, len(rows) - 1, MAP_REFERENCE_POINTS).round().astype(np.int64)
         rows, xy = rows[torch.as_tensor(keep)], xy[keep]

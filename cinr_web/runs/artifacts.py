@@ -10,9 +10,11 @@ and the dashboard read artifacts only through the load_* functions here.
   tensors mean [D], scale [D], coef [K', D], intercept [K'], classes [K'] (int64); metadata format "cinr.probe/1",
   class_names, feature ("encoder" or "raw"). load_probe(...).predict_proba(features [M, D]) -> [M, C] equals the
   ProbeResult's.
-- embedding (Artifact kind "embedding"): the t-SNE maps of one embedding run: tensors encoder_xy [M, 2] (absent for
-  a raw-weights run), raw_xy [M, 2], labels, inr_index (row in the INR set), image_index, seed, is_train [M];
-  metadata format "cinr.embedding/1", class_names.
+- embedding (Artifact kind "embedding"): the t-SNE maps of one embedding run: tensors encoder_xy [M, 2] and
+  encoder_features [M, D] (float32, the encoder's features the map was made from; both absent for a raw-weights
+  run, and the features absent in maps made before they were stored), raw_xy [M, 2], labels, inr_index (row in the
+  INR set), image_index, seed, is_train [M]; metadata format "cinr.embedding/1", class_names.
+  load_maps(run) gives the explorer's lists; load_encoder_map(run) the arrays that place new INRs on the map.
 """
 
 from __future__ import annotations
@@ -149,13 +151,20 @@ def load_probe(artifact) -> LinearHead:
 
 # -- embedding maps ----------------------------------------------------------------------------------------------------
 
-def maps_bytes(*, raw_xy: torch.Tensor, encoder_xy: torch.Tensor | None, rows: torch.Tensor, dataset) -> bytes:
-    """Embedding-artifact bytes: the maps of the INR-set rows `rows` of `dataset` (an INRDataset)."""
+def maps_bytes(*, raw_xy: torch.Tensor, encoder_xy: torch.Tensor | None, rows: torch.Tensor, dataset,
+               encoder_features: torch.Tensor | None = None) -> bytes:
+    """Embedding-artifact bytes: the maps of the INR-set rows `rows` of `dataset` (an INRDataset), with the encoder
+    features [M, D] the encoder map was made from (so new INRs can be placed without encoding the mapped ones)."""
     tensors = {"raw_xy": raw_xy.float(), "inr_index": rows.long(), "labels": dataset.labels[rows],
                "image_index": dataset.image_index[rows], "seed": dataset.seed[rows],
                "is_train": dataset.is_train[rows]}
     if encoder_xy is not None:
         tensors["encoder_xy"] = encoder_xy.float()
+    if encoder_features is not None:
+        if encoder_xy is None or encoder_features.ndim != 2 or encoder_features.shape[0] != encoder_xy.shape[0]:
+            raise ValueError(f"encoder features {list(encoder_features.shape)} do not match the encoder map's "
+                             f"{None if encoder_xy is None else encoder_xy.shape[0]} points")
+        tensors["encoder_features"] = encoder_features.detach().float().cpu()
     return save_tensors({k: v.contiguous() for k, v in tensors.items()}, metadata={
         "format": EMBEDDING_FORMAT, "class_names": json.dumps(list(dataset.class_names))})
 
@@ -183,3 +192,30 @@ def load_maps(run) -> dict:
             "inr_index": t["inr_index"].tolist(), "image_index": t["image_index"].tolist(),
             "split": ["train" if b else "test" for b in t["is_train"].tolist()],
             "encoder": xy("encoder_xy"), "raw": xy("raw_xy")}
+
+
+@dataclass
+class EncoderMap:
+    """The encoder map of an embedding run, as arrays for placing new INRs on it."""
+
+    inr_index: np.ndarray  # [M] int64 rows of the INR set
+    xy: np.ndarray  # [M, 2] map positions
+    features: np.ndarray | None  # [M, D] float32 encoder features; None in maps made before they were stored
+
+
+def load_encoder_map(run) -> EncoderMap | None:
+    """An embedding run's encoder map with the features it was made from; None for a raw-weights run."""
+    artifact = run.artifact("embedding")
+    if artifact is None:
+        raise LookupError(f"run {run.pk} has no embedding artifact (status {run.status})")
+    t, _ = _load_maps_tensors(artifact)
+    if "encoder_xy" not in t:
+        return None
+    xy, rows = t["encoder_xy"].double().numpy(), t["inr_index"].numpy()
+    features = t.get("encoder_features")
+    if features is not None:
+        if features.ndim != 2 or features.shape[0] != xy.shape[0] or not bool(torch.isfinite(features).all()):
+            raise InvalidArtifact(f"artifact {artifact.pk}: encoder_features {list(features.shape)} are not finite "
+                                  f"features of its {xy.shape[0]} mapped INRs")
+        features = features.float().numpy()
+    return EncoderMap(inr_index=rows, xy=xy, features=features)

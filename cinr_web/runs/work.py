@@ -173,14 +173,16 @@ def embedding(run: Run, reporter: Reporter) -> dict:
     encoder_run = encoder_of(run)
     reporter.progress(0.05)
     reporter.check()
-    encoder_xy = None
+    encoder_xy = encoder_features = None
     if encoder_run is not None:
-        encoder_xy = tsne(features(run, subset, encoder_run), int(run.config.get("seed", 0)))
+        encoder_features = features(run, subset, encoder_run)  # [M, D], stored with the map for the model API
+        encoder_xy = tsne(encoder_features, int(run.config.get("seed", 0)))
         reporter.progress(0.5)
         reporter.check()
     raw_xy = tsne(raw_weight_features(subset.spec, subset.params), int(run.config.get("seed", 0)))
     store_artifact_bytes(run, Artifact.Kind.EMBEDDING, "maps.safetensors",
-                         maps_bytes(raw_xy=raw_xy, encoder_xy=encoder_xy, rows=rows, dataset=dataset),
+                         maps_bytes(raw_xy=raw_xy, encoder_xy=encoder_xy, rows=rows, dataset=dataset,
+                                    encoder_features=encoder_features),
                          {"points": int(rows.numel()), "encoder_run": encoder_run.pk if encoder_run else None})
     return {"points": int(rows.numel()), "encoder_run": encoder_run.pk if encoder_run else None,
             "maps": ["encoder", "raw"] if encoder_run else ["raw"]}
