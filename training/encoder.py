@@ -70,6 +70,11 @@ class EncoderConfig:
         return cls(**d)
 
 
+# Edges per forward pass when encoding without autograd (encode_params): a SIREN 2-32-32-1 (1,120 edges) runs 14
+# INRs at a time, an MFN 3x16 (624 edges) 26; the widest per-edge tensor is then ~16 MiB (8 * d_attn floats per edge).
+INFERENCE_EDGES = 16_384
+
+
 def _mlp(d_in: int, d_hidden: int, d_out: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(d_in, d_hidden), nn.GELU(), nn.Linear(d_hidden, d_out))
 
@@ -258,18 +263,33 @@ class RelationalTransformer(nn.Module):
                 raise ValueError("an encoder with probe features needs the params: use encode_params")
             h = h + self.probe_embed(self._probe_features(params))
         b = h.shape[0]
-        hs = list(h.split(self.layer_sizes, dim=1))  # per graph layer [B, n_l, dn]
-        es = [e[:, blk.start:blk.start + blk.n_out * blk.n_in].reshape(b, blk.n_out, blk.n_in, -1)
+        # Contiguous parts (one copy each): a Linear on a strided slice copies its input and runs a slow matmul with
+        # a separate bias add; on the first layer's [B, o, i, de] edge blocks that cost as much as the whole layer.
+        hs = [part.contiguous() for part in h.split(self.layer_sizes, dim=1)]  # per graph layer [B, n_l, dn]
+        es = [e[:, blk.start:blk.start + blk.n_out * blk.n_in].reshape(b, blk.n_out, blk.n_in, -1).contiguous()
               for blk in self.edge_blocks]  # per block [B, n_out, n_in, de]
         for block in self.blocks:
             hs, es = block(hs, es, self.edge_blocks)
         return self.readout(self._pool(hs, es))
 
     def encode_params(self, params: inr.Params) -> torch.Tensor:
-        """Features `[B, feature_dim]` of INRs given as params (dict of `[B, ...]` tensors)."""
+        """Features `[B, feature_dim]` of INRs given as params (dict of `[B, ...]` tensors).
+
+        Without autograd (feature extraction, the model API) a large batch runs in chunks of about
+        INFERENCE_EDGES edges: the same features (each INR is encoded on its own), but every per-edge tensor stays
+        small enough for the CPU's caches and the allocator's reuse, ~1.3-1.6x faster for batches of 64 SIREN
+        INRs on CPU (bench/encoder.py). With autograd (training) the batch runs whole."""
         dtype = self.node_mean.dtype
         params = {k: v.to(self.node_mean.device, dtype) for k, v in params.items()}
-        return self(inr.to_graph(self.spec, params, dense=False), params)
+        batch = next(iter(params.values())).shape[0]
+        chunk = max(1, INFERENCE_EDGES // self.num_edges)
+        if torch.is_grad_enabled() or batch <= chunk:
+            return self(inr.to_graph(self.spec, params, dense=False), params)
+        parts = []
+        for start in range(0, batch, chunk):
+            part = {k: v[start:start + chunk] for k, v in params.items()}
+            parts.append(self(inr.to_graph(self.spec, part, dense=False), part))
+        return torch.cat(parts)
 
     def _pool(self, hs: list[torch.Tensor], es: list[torch.Tensor]) -> torch.Tensor:
         # -> [B, readout_dim], invariant to permutations of hidden neurons: hidden layers are pooled (mean, max),
