@@ -153,28 +153,31 @@ class MapPlacer:
     """
 
     def __init__(self, features: np.ndarray, xy: np.ndarray, k: int = 10) -> None:
-        # features: [M, D] of the mapped INRs; xy: [M, 2] their map positions
+        # features: [M, D] of the mapped INRs; xy: [M, 2] their map positions. The distances run in torch, on the
+        # web process's torch threads: numpy's BLAS starts its own threads, which on a busy CPU made a batch's
+        # distance matrix 30x slower (16 ms against 0.4 ms for 64 x 3,594).
+        features = np.asarray(features, dtype=np.float64)
         self.mean = features.mean(axis=0)
         self.std = features.std(axis=0) + 1e-6
-        self.ref = ((features - self.mean) / self.std).astype(np.float32)  # [M, D]
-        self.ref_sq = (self.ref ** 2).sum(axis=1)  # [M]
-        self.xy = xy.astype(np.float64)
+        self.ref = torch.from_numpy((features - self.mean) / self.std)  # [M, D] float64: a mapped INR lands on itself
+        self.ref_sq = (self.ref ** 2).sum(dim=1)  # [M]
+        self.xy = torch.from_numpy(np.asarray(xy, dtype=np.float64))  # [M, 2]
         self.k = min(k, len(xy))
 
-    CHUNK = 128  # new points per distance matrix: [128, M] float32 is 10 MiB for a 20,000-point map
+    CHUNK = 128  # new points per distance matrix: [128, M] float64 is 20 MiB for a 20,000-point map
 
     def place(self, features: np.ndarray) -> np.ndarray:
-        z = ((np.asarray(features, dtype=np.float64) - self.mean) / self.std).astype(np.float32)  # [B, D]
-        return np.concatenate([self._place(z[s:s + self.CHUNK]) for s in range(0, len(z), self.CHUNK)]
-                              or [np.zeros((0, 2))])
+        z = torch.from_numpy((np.asarray(features, dtype=np.float64) - self.mean) / self.std)  # [B, D]
+        with torch.inference_mode():
+            parts = [self._place(z[s:s + self.CHUNK]) for s in range(0, len(z), self.CHUNK)]
+        return torch.cat(parts).numpy() if parts else np.zeros((0, 2))
 
-    def _place(self, z: np.ndarray) -> np.ndarray:
-        d2 = np.maximum((z ** 2).sum(axis=1, keepdims=True) + self.ref_sq[None] - 2.0 * z @ self.ref.T, 0.0)  # [B, M]
-        near = np.argpartition(d2, self.k - 1, axis=1)[:, :self.k]  # [B, k]
-        dist = np.sqrt(np.take_along_axis(d2, near, axis=1)).astype(np.float64)  # [B, k]
-        weight = 1.0 / (dist + 1e-6)
-        weight /= weight.sum(axis=1, keepdims=True)
-        return (weight[:, :, None] * self.xy[near]).sum(axis=1)  # [B, 2]
+    def _place(self, z: torch.Tensor) -> torch.Tensor:
+        d2 = ((z ** 2).sum(dim=1, keepdim=True) + self.ref_sq[None] - 2.0 * z @ self.ref.T).clamp_min(0.0)  # [B, M]
+        near_d2, near = torch.topk(d2, self.k, dim=1, largest=False)  # [B, k]
+        weight = 1.0 / (near_d2.sqrt() + 1e-6)
+        weight /= weight.sum(dim=1, keepdim=True)
+        return (weight[:, :, None] * self.xy[near]).sum(dim=1)  # [B, 2]
 
 
 def _map_placer(run: Run, encoder: torch.nn.Module, emap) -> MapPlacer | None:
