@@ -136,7 +136,7 @@ def train_loop(model: nn.Module, step_fn: Callable[[int], tuple[torch.Tensor, di
         optimizer.zero_grad(set_to_none=True)
         loss, metrics = step_fn(step)
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss is {float(loss)} at step {step}: lower the learning rate")
+            raise FloatingPointError(f"loss is {loss.item()} at step {step}: lower the learning rate")
         loss.backward()
         if optim.grad_clip > 0:
             nn.utils.clip_grad_norm_(model.parameters(), optim.grad_clip)
