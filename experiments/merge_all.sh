@@ -1,0 +1,9 @@
+#!/bin/bash
+# Merge the per-seed JSONs of every cell that has any, print the tables.
+RUNS=${CINR_RUNS:-runs}; mkdir -p "$RUNS/merged"
+for cell in mfn-mnist5k-independent mfn-mnist5k-shared mfn-mnist5k-probe16-independent mfn-mnist5k-simclr1500-independent siren-mnist5k-independent siren-mnist5k-shared; do
+  files=$(ls "$RUNS"/$cell-seed*.json 2>/dev/null)
+  [ -z "$files" ] && { echo "== $cell: no finished seed"; continue; }
+  echo "== $cell: $files"
+  PYTHONPATH=. .venv/bin/python -m training.reproduce --merge "$RUNS"/merged/$cell.json $files
+done
