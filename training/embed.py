@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from openTSNE import TSNE, TSNEEmbedding
 
+from training.probe import feature_array
+
 MAX_POINTS = 50_000
 
 
@@ -23,7 +25,7 @@ class EmbeddingMap:
 
     def place(self, new_features: np.ndarray | torch.Tensor) -> np.ndarray:
         """Coordinates [K, 2] of new points on this map (optimised against the fixed reference points)."""
-        x = _as_array(new_features)
+        x = feature_array(new_features)
         if x.shape[1] != self.mean.shape[0]:
             raise ValueError(f"new features have {x.shape[1]} columns, the map was made from {self.mean.shape[0]}")
         if x.shape[0] == 0:
@@ -31,21 +33,10 @@ class EmbeddingMap:
         return np.asarray(self.embedding.transform((x - self.mean) / self.scale))
 
 
-def _as_array(x: np.ndarray | torch.Tensor) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        x = x.detach().cpu().numpy()
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim != 2:
-        raise ValueError(f"features must be [M, D], got shape {list(x.shape)}")
-    if not np.isfinite(x).all():
-        raise ValueError("features contain NaN or inf")
-    return x
-
-
 def tsne_map(features: np.ndarray | torch.Tensor, seed: int = 0, perplexity: float = 30.0,
              n_jobs: int = 1) -> EmbeddingMap:
     """t-SNE of standardised `features` [M, D] (M >= 4, at most MAX_POINTS) into 2-D, seeded."""
-    x = _as_array(features)
+    x = feature_array(features)
     m = x.shape[0]
     if m < 4:
         raise ValueError(f"t-SNE needs at least 4 points, got {m}")

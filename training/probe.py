@@ -31,7 +31,7 @@ class ProbeResult:
 
     def predict_proba(self, x: np.ndarray | torch.Tensor) -> np.ndarray:
         """Class probabilities `[M, C]` for new features `[M, D]` (columns follow `class_names`)."""
-        x = _as_numpy(x)
+        x = feature_array(x)
         proba = self.classifier.predict_proba(self.scaler.transform(x))
         return _full_proba(proba, self.classifier.classes_, len(self.class_names))
 
@@ -39,7 +39,8 @@ class ProbeResult:
         return self.predict_proba(x).argmax(axis=1)
 
 
-def _as_numpy(x: np.ndarray | torch.Tensor) -> np.ndarray:
+def feature_array(x: np.ndarray | torch.Tensor) -> np.ndarray:
+    """Features as a finite float64 `[M, D]` array (probe and t-SNE inputs)."""
     if isinstance(x, torch.Tensor):
         x = x.detach().cpu().numpy()
     x = np.asarray(x, dtype=np.float64)
@@ -62,7 +63,7 @@ def linear_probe(train_x: np.ndarray | torch.Tensor, train_y: np.ndarray | torch
                  class_names: list[str] | None = None, *, c: float = 1.0, max_iter: int = 1000) -> ProbeResult:
     """Multinomial logistic regression (L2, inverse strength `c`) on standardised features; evaluated on the test
     set. Labels are class ids 0..C-1."""
-    train_x, test_x = _as_numpy(train_x), _as_numpy(test_x)
+    train_x, test_x = feature_array(train_x), feature_array(test_x)
     train_y = np.asarray(train_y.cpu() if isinstance(train_y, torch.Tensor) else train_y, dtype=np.int64)
     test_y = np.asarray(test_y.cpu() if isinstance(test_y, torch.Tensor) else test_y, dtype=np.int64)
     if train_x.shape[0] != train_y.shape[0] or test_x.shape[0] != test_y.shape[0]:
