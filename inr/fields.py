@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import torch
 
-from inr.fused import Workspace, mse_and_grad  # noqa: F401 (re-exported: the fused step lives in inr.fused)
+from inr.fused import mse_and_grad  # noqa: F401 (re-exported: the fused step lives in inr.fused)
 from inr.spec import FieldSpec
 
 Params = dict[str, torch.Tensor]

@@ -272,18 +272,12 @@ class _MfnStep:
         return loss
 
 
-class Workspace:
-    """Unused; kept so that `mse_and_grad(..., workspace)` calls keep working (buffers now live in `FusedStep`)."""
-
-
 def mse_and_grad(spec: FieldSpec, params: Params, coords: torch.Tensor, target: torch.Tensor,
-                 grads: Params | None = None, workspace: Workspace | None = None,
-                 grid_size: tuple[int, int] | None = None) -> tuple[torch.Tensor, Params]:
+                 grads: Params | None = None) -> tuple[torch.Tensor, Params]:
     """Per-INR mean squared error `[B]` of the fields at `coords` (`[P, 2]`) against `target` (`[B, P, out_dim]`),
     and its gradient with respect to every parameter (the gradient of the sum of the per-INR losses, so each INR
     gets its own gradient). Results are written into `grads` (same names and shapes as params) when given.
 
-    `workspace` and `grid_size` are accepted for compatibility and not needed: every path works on any points.
     A loop calling this repeatedly should hold its parameters packed and call a `FusedStep` instead."""
     if grads is None:
         grads = {name: torch.empty_like(t) for name, t in params.items()}
