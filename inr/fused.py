@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import torch
 
+from inr import native
 from inr.spec import FieldSpec
 
 Params = dict[str, torch.Tensor]
@@ -140,7 +141,7 @@ class _SirenStep:
                 torch.mm(scaled.view(-1, 3), self.x, out=a.view(-1, a.shape[2]))
             else:
                 torch.bmm(scaled, self.inputs[i], out=a)
-            torch.sin(a, out=self.inputs[i + 1][:, :a.shape[1]])
+            native.sin(a, out=self.inputs[i + 1][:, :a.shape[1]])
         y = torch.bmm(weights[last], self.inputs[last], out=self.y)  # [B, C, P]
         r = y.sub_(self.target)
         n = r.shape[1] * r.shape[2]
@@ -151,15 +152,15 @@ class _SirenStep:
 
         # e: dloss/da_i up to a per-neuron factor w_out [B, out, 1] where it is not None, kept out of the large tensor:
         # with one output channel dloss/da = cos(a) * w_last * dy, and w_last goes into small tensors.
-        width = self.pre[last - 1].shape[1]
-        e = torch.cos(self.pre[last - 1], out=self.pre[last - 1])
+        a = self.pre[last - 1]
+        width = a.shape[1]
         if dy.shape[1] == 1:
-            e.mul_(dy)
+            e = native.cos_mul(a, dy, out=a)
             w_out = weights[last][:, 0, :width].unsqueeze(2)
             col = w_out * w0
         else:
             dh = torch.bmm(weights[last][:, :, :width].transpose(1, 2), dy, out=self.dh[:, :width])
-            e.mul_(dh)
+            e = native.cos_mul(a, dh, out=a)
             col = None
         for i in reversed(range(last)):
             out_width = e.shape[1]
@@ -176,7 +177,7 @@ class _SirenStep:
             if col is not None:
                 w = w * w_out
             dh = torch.bmm(w.transpose(1, 2), e, out=self.dh[:, :fan_in])
-            e = torch.cos(self.pre[i - 1], out=self.pre[i - 1]).mul_(dh)
+            e = native.cos_mul(self.pre[i - 1], dh, out=self.pre[i - 1])
             col = None
         return loss
 
@@ -200,15 +201,14 @@ class _MfnStep:
         neurons = self.k * self.hidden
         self.x = torch.cat([coords.t(), torch.ones_like(coords[:, :1]).t()])  # [3, P], shared by all INRs
         self.bank_copy = buffer(batch, neurons, 3)  # contiguous, for one [B*k*hidden, 3] x [3, P] product
-        self.a = buffer(batch, neurons, pixels)  # A, then cos(A) * dloss/dg
-        self.g = buffer(batch, neurons, pixels)  # g_i = sin(A_i) for i >= 1 (the slice of filter 0 stays unused)
+        self.a = buffer(batch, neurons, pixels)  # A, then dloss/dA = cos(A) * dloss/dg
+        self.g = buffer(batch, neurons, pixels)  # g_i = sin(A_i) for i >= 1, then dloss/du_{i-1} (filter 0's unused)
         self.z = []  # z_i with a ones row [B, hidden + 1, P]
         for _ in range(self.k):
             z = buffer(batch, self.hidden + 1, pixels)
             z[:, self.hidden].fill_(1.0)
             self.z.append(z)
         self.u = [buffer(batch, self.hidden, pixels) for _ in range(self.k - 1)]
-        self.dg = [buffer(batch, self.hidden, pixels) for _ in range(self.k - 1)]  # dloss/dg_i for i >= 1
         self.dz = buffer(batch, self.hidden, pixels)
         self.grads_t = [buffer(batch, w.shape[2], w.shape[1]) for w in self.linears[:-1]]
         self.grads_t.append(buffer(*self.linears[-1].shape))
@@ -224,12 +224,10 @@ class _MfnStep:
         batch = self.y.shape[0]
         bank = self.bank_copy.copy_(self.bank)
         torch.mm(bank.view(-1, 3), self.x, out=self.a.view(-1, self.a.shape[2]))
-        torch.sin(self._filter(self.a, 0), out=self.z[0][:, :hidden])
-        if k > 1:
-            torch.sin(self.a[:, hidden:], out=self.g[:, hidden:])
-        for i in range(k - 1):
+        native.sin(self._filter(self.a, 0), out=self.z[0][:, :hidden])
+        for i in range(k - 1):  # g_{i+1} = sin(A_{i+1}), z_{i+1} = u_i * g_{i+1}
             u = torch.bmm(lin[i], self.z[i], out=self.u[i])
-            torch.mul(u, self._filter(self.g, i + 1), out=self.z[i + 1][:, :hidden])
+            native.sin_mul(self._filter(self.a, i + 1), u, self._filter(self.g, i + 1), self.z[i + 1][:, :hidden])
         y = torch.bmm(lin[k - 1], self.z[k - 1], out=self.y)  # [B, C, P]
         r = y.sub_(self.target)
         n = r.shape[1] * r.shape[2]
@@ -242,13 +240,14 @@ class _MfnStep:
             dz, w_out = du, lin[k - 1][:, 0, :hidden].unsqueeze(2)
         else:
             dz, w_out = torch.bmm(lin[k - 1][:, :, :hidden].transpose(1, 2), du, out=self.dz), None
-        dg = [None] * k  # dloss/dg_i, each up to dg_factor[i] where that is not None
-        dg_factor = [None] * k
+        da_factor = [None] * k  # self.a's filter i holds dloss/dA_i up to da_factor[i] where that is not None
         torch.bmm(du, self.z[k - 1].transpose(1, 2), out=self.grads_t[k - 1])  # [B, C, hidden + 1]
         self.grad_linears[k - 1].copy_(self.grads_t[k - 1])
         for i in reversed(range(k - 1)):  # from dz_{i+1} to layer i's gradients and dz_i
-            dg[i + 1], dg_factor[i + 1] = torch.mul(self.u[i], dz, out=self.dg[i]), w_out
-            du = self._filter(self.g, i + 1).mul_(dz)  # dloss/du_i (up to w_out)
+            # dloss/du_i = g_{i+1} dz and dloss/dA_{i+1} = cos(A_{i+1}) u_i dz (both up to w_out), in place
+            a, du = self._filter(self.a, i + 1), self._filter(self.g, i + 1)
+            native.mfn_back(a, du, self.u[i], dz, du=du, da=a)
+            da_factor[i + 1] = w_out
             g_t = torch.bmm(self.z[i], du.transpose(1, 2), out=self.grads_t[i]).transpose(1, 2)  # [B, out, in + 1]
             if w_out is None:
                 self.grad_linears[i].copy_(g_t)
@@ -257,18 +256,17 @@ class _MfnStep:
                 torch.mul(g_t, w_out, out=self.grad_linears[i])
                 w = lin[i][:, :, :hidden] * w_out
             dz, w_out = torch.bmm(w.transpose(1, 2), du, out=self.dz), None
-        dg[0], dg_factor[0] = dz, w_out  # z_0 = g_0 (with one filter and one channel, dz is dy broadcast)
-
-        da = torch.cos(self.a, out=self.a)
-        for i in range(k):
-            self._filter(da, i).mul_(dg[i])  # dloss/dA_i, up to dg_factor[i]
+        a = self._filter(self.a, 0)  # z_0 = g_0 (with one filter and one channel, dz is dy broadcast)
+        native.cos_mul(a, dz, out=a)
+        da_factor[0] = w_out
+        da = self.a
         torch.mm(self.x, da.view(-1, da.shape[2]).t(), out=self.grad_bank_t)  # [3, B*k*hidden]
         grad_bank = self.grad_bank_t.view(3, batch, k * hidden).permute(1, 2, 0)  # [B, k*hidden, 3]
         for i in range(k):
-            if dg_factor[i] is None:
+            if da_factor[i] is None:
                 self._filter(self.grad_bank, i).copy_(self._filter(grad_bank, i))
             else:
-                torch.mul(self._filter(grad_bank, i), dg_factor[i], out=self._filter(self.grad_bank, i))
+                torch.mul(self._filter(grad_bank, i), da_factor[i], out=self._filter(self.grad_bank, i))
         return loss
 
 
