@@ -9,6 +9,8 @@ from inr.augment import (
     add_noise,
     apply_augmentation,
     dropout,
+    intensity,
+    output_layer,
     random_augment,
     rotate,
     sample_augmentation,
@@ -32,7 +34,8 @@ __all__ = [
     # graph view (inr-transform)
     "Graph", "GraphLayout", "dense_edges", "edge_values", "graph_layout", "node_features", "to_graph",
     # augmentations and symmetries (inr-transform)
-    "AugmentDraw", "AugmentPolicy", "add_noise", "apply_augmentation", "dropout", "random_augment", "rotate",
+    "AugmentDraw", "AugmentPolicy", "add_noise", "apply_augmentation", "dropout", "intensity", "output_layer",
+    "random_augment", "rotate",
     "sample_augmentation", "scale", "translate",
     "apply_permutations", "node_permutation", "permute", "random_permutations",
     # weight files (inr-transform)

@@ -9,6 +9,10 @@ omega_i x + phi_i), so the new weights are W' = W A^{-1} and, for a shift t, b' 
 - `translate(shift)`: g(x) = f(x - shift)                                                ->  b' = b - W shift
 - `scale(factor)`:    g(x) = f(x / factor)                                                ->  W' = W / factor
 
+`intensity(gain, offset)` is exact too, on the values instead of the coordinates: g(x) = gain * f(x) + offset
+changes the output layer only (W' = gain W, b' = gain b + offset), the weight-space twin of an image SimCLR's
+colour jitter: it takes away the mean brightness and contrast that pairs of INRs of one image share.
+
 Each takes one value for the whole batch or one per INR. Standard augmentations (Gaussian noise, dropout) and the
 policy-driven `random_augment` draw one set of random values per INR, all in batched tensor operations.
 """
@@ -83,6 +87,25 @@ def scale(spec: FieldSpec, params: Params, factor: float | torch.Tensor) -> Para
     return out
 
 
+def output_layer(spec: FieldSpec) -> tuple[str, str]:
+    """(weight, bias) names of the layer that writes the values: SIREN's last layer, an MFN's last linear."""
+    last = f"layer{spec.layers - 1}" if spec.arch == "siren" else f"linear{spec.filters - 1}"
+    return f"{last}.weight", f"{last}.bias"
+
+
+def intensity(spec: FieldSpec, params: Params, gain: float | torch.Tensor,
+              offset: float | torch.Tensor = 0.0) -> Params:
+    """g(x) = gain * f(x) + offset: contrast and brightness (float or [B] each, the same for every channel)."""
+    batch = check_params(spec, params)
+    ref = _reference(params)
+    a, c = _per_inr(gain, batch, ref), _per_inr(offset, batch, ref)
+    weight, bias = output_layer(spec)
+    out = dict(params)
+    out[weight] = params[weight] * a[:, None, None]
+    out[bias] = params[bias] * a[:, None] + c[:, None]
+    return out
+
+
 # -- standard augmentations ----------------------------------------------------------------------------------------
 
 def _generator_device(generator: torch.Generator | None) -> torch.device:
@@ -152,10 +175,12 @@ class AugmentPolicy:
     - translation: each axis uniform in +-0.2 coordinate units (about 3 pixels on a 28x28 grid), probability 0.5.
     - Gaussian noise: std 0.05 relative to each tensor's per-INR std, probability 0.5.
     - dropout: each entry zeroed with p = 0.05, probability 0.5.
+    - intensity (contrast and brightness, `intensity`): probability 0, off as in the paper. On: gain log-uniform
+      in [1 / max_gain, max_gain], offset uniform in +-max_offset (image values are in [0, 1]).
     - permutation: probability 0: a Relational Transformer with shared hidden-layer positions is invariant to it.
       Turn it on for encoders that are not (e.g. an MLP on flattened weights).
-    Geometric parts compose as g(x) = f(R^T (x - t) / s): rotate, then scale, then translate, then permute, noise and
-    dropout.
+    Geometric parts compose as g(x) = f(R^T (x - t) / s): rotate, then scale, then translate, then intensity,
+    permute, noise and dropout.
     """
 
     rotation_prob: float = 0.5
@@ -170,24 +195,29 @@ class AugmentPolicy:
     dropout_prob: float = 0.5
     dropout: float = 0.05
     permute_prob: float = 0.0
+    intensity_prob: float = 0.0
+    max_gain: float = 1.5
+    max_offset: float = 0.2
 
     def __post_init__(self) -> None:
         for name in ("rotation_prob", "scale_prob", "translation_prob", "noise_prob", "dropout_prob", "permute_prob",
-                     "dropout"):
+                     "intensity_prob", "dropout"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"AugmentPolicy.{name} must be in [0, 1], got {value}")
-        for name in ("max_rotation", "max_translation", "noise_std"):
+        for name in ("max_rotation", "max_translation", "noise_std", "max_offset"):
             if getattr(self, name) < 0:
                 raise ValueError(f"AugmentPolicy.{name} must be >= 0, got {getattr(self, name)}")
         if not 0 < self.min_scale <= self.max_scale:
             raise ValueError(f"AugmentPolicy needs 0 < min_scale <= max_scale, got {self.min_scale}, {self.max_scale}")
+        if self.max_gain < 1:
+            raise ValueError(f"AugmentPolicy.max_gain must be >= 1, got {self.max_gain}")
 
     @classmethod
     def none(cls) -> AugmentPolicy:
         """A policy that changes nothing."""
         return cls(rotation_prob=0.0, scale_prob=0.0, translation_prob=0.0, noise_prob=0.0, dropout_prob=0.0,
-                   permute_prob=0.0)
+                   permute_prob=0.0, intensity_prob=0.0)
 
 
 @dataclass
@@ -200,6 +230,8 @@ class AugmentDraw:
     noise_std: torch.Tensor  # [B], 0 where no noise
     dropout: torch.Tensor  # [B], 0 where no dropout
     permute: torch.Tensor  # [B] bool
+    gain: torch.Tensor | None = None  # [B], 1 where the intensity is unchanged (None: unchanged everywhere)
+    offset: torch.Tensor | None = None  # [B], 0 where the intensity is unchanged
 
 
 def sample_augmentation(policy: AugmentPolicy, batch: int, generator: torch.Generator | None = None,
@@ -221,6 +253,10 @@ def sample_augmentation(policy: AugmentPolicy, batch: int, generator: torch.Gene
     log_lo, log_hi = math.log(policy.min_scale), math.log(policy.max_scale)
     factor = torch.exp(log_lo + uniform(batch) * (log_hi - log_lo))
     shift = (uniform(batch, 2) * 2 - 1) * policy.max_translation
+    # Drawn after the others, so adding intensity did not change what a seed gives for the older augmentations.
+    gain_on = chosen(policy.intensity_prob)
+    gain = torch.exp((uniform(batch) * 2 - 1) * math.log(policy.max_gain))
+    offset = (uniform(batch) * 2 - 1) * policy.max_offset
     return AugmentDraw(
         angle=torch.where(rot_on, angle, 0.0).to(dtype),
         factor=torch.where(scale_on, factor, 1.0).to(dtype),
@@ -228,18 +264,22 @@ def sample_augmentation(policy: AugmentPolicy, batch: int, generator: torch.Gene
         noise_std=torch.where(noise_on, policy.noise_std, 0.0).to(dtype),
         dropout=torch.where(drop_on, policy.dropout, 0.0).to(dtype),
         permute=perm_on,
+        gain=torch.where(gain_on, gain, 1.0).to(dtype),
+        offset=torch.where(gain_on, offset, 0.0).to(dtype),
     )
 
 
 def apply_augmentation(spec: FieldSpec, params: Params, draw: AugmentDraw,
                        generator: torch.Generator | None = None) -> Params:
-    """Applies a drawn augmentation: rotate, scale, translate, permute, noise, dropout (noise, dropout and
-    permutations draw their random values from `generator`)."""
+    """Applies a drawn augmentation: rotate, scale, translate, intensity, permute, noise, dropout (noise, dropout
+    and permutations draw their random values from `generator`)."""
     batch = check_params(spec, params)
     device = _reference(params).device
     out = rotate(spec, params, draw.angle.to(device))
     out = scale(spec, out, draw.factor.to(device))
     out = translate(spec, out, draw.shift.to(device))
+    if draw.gain is not None and bool(((draw.gain != 1) | (draw.offset != 0)).any()):
+        out = intensity(spec, out, draw.gain.to(device), draw.offset.to(device))
     if bool(draw.permute.any()):
         perms = random_permutations(spec, batch, generator, device=device)
         on = draw.permute.to(device)[:, None]

@@ -1,5 +1,6 @@
 """Weight-space augmentations: exact geometric transforms (paper eq. 8), noise, dropout, random policy."""
 
+import dataclasses
 import math
 
 import pytest
@@ -145,11 +146,48 @@ def test_it_drops_entries_with_probability_p():
         inr.dropout(spec, params, 1.5)
 
 
+@pytest.mark.parametrize("spec", SPECS, ids=str)
+def test_it_changes_intensity_exactly(spec):
+    params, coords, _ = setup(spec)
+    gain = torch.tensor([0.5, 1.3, 2.0, 0.9], dtype=torch.float64)
+    offset = torch.tensor([0.1, -0.2, 0.0, 0.3], dtype=torch.float64)
+    got = inr.evaluate(spec, inr.intensity(spec, params, gain, offset), coords)
+    # g(x) = gain * f(x) + offset, every channel alike
+    assert_same_field(got, gain[:, None, None] * inr.evaluate(spec, params, coords) + offset[:, None, None])
+    weight, bias = inr.output_layer(spec)
+    untouched = [n for n in params if n not in (weight, bias)]
+    assert all(torch.equal(inr.intensity(spec, params, gain, offset)[n], params[n]) for n in untouched)
+
+
+@pytest.mark.parametrize("spec", SPECS[1:3], ids=str)
+def test_it_draws_intensity_only_when_asked(spec):
+    params, coords, _ = setup(spec)
+    off = inr.sample_augmentation(inr.AugmentPolicy(), 64, torch.Generator().manual_seed(0), dtype=torch.float64)
+    assert torch.equal(off.gain, torch.ones(64, dtype=torch.float64)) and not off.offset.any()
+    policy = inr.AugmentPolicy(rotation_prob=0, scale_prob=0, translation_prob=0, noise_prob=0, dropout_prob=0,
+                               intensity_prob=0.5)
+    draw = inr.sample_augmentation(policy, 64, torch.Generator().manual_seed(0), dtype=torch.float64)
+    on = draw.gain != 1
+    assert 0.25 < on.double().mean().item() < 0.75
+    assert torch.equal(on, draw.offset != 0)
+    assert draw.gain.max() <= policy.max_gain and draw.gain.min() >= 1 / policy.max_gain
+    assert draw.offset.abs().max() <= policy.max_offset
+    # the older augmentations draw the same values as without intensity
+    assert torch.equal(draw.angle, inr.sample_augmentation(
+        dataclasses.replace(policy, intensity_prob=0), 64, torch.Generator().manual_seed(0), dtype=torch.float64).angle)
+    small = inr.sample_augmentation(policy, B, torch.Generator().manual_seed(5), dtype=torch.float64)
+    out = inr.random_augment(spec, params, policy, torch.Generator().manual_seed(5))
+    expected = small.gain[:, None, None] * inr.evaluate(spec, params, coords) + small.offset[:, None, None]
+    assert_same_field(inr.evaluate(spec, out, coords), expected)
+
+
 def test_it_validates_the_policy():
     with pytest.raises(ValueError, match="rotation_prob"):
         inr.AugmentPolicy(rotation_prob=1.5)
     with pytest.raises(ValueError, match="min_scale"):
         inr.AugmentPolicy(min_scale=2.0, max_scale=1.0)
+    with pytest.raises(ValueError, match="max_gain"):
+        inr.AugmentPolicy(max_gain=0.5)
 
 
 @pytest.mark.parametrize("spec", SPECS[1:3], ids=str)

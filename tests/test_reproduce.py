@@ -7,7 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from training.reproduce import _cap, main, merge, table
+import inr
+from training.encoder import EncoderConfig
+from training.reproduce import _cap, _overrides, main, merge, table
 from training.sources import load_builtin
 
 
@@ -45,3 +47,13 @@ def test_it_rejects_bad_arguments():
         main(["--dataset", "digits", "--arch", "siren", "--seeds", "0"])
     with pytest.raises(SystemExit):
         main(["--dataset", "digits", "--arch", "resnet"])
+    with pytest.raises(SystemExit, match="intensity_probability"):
+        main(["--dataset", "digits", "--arch", "siren", "--augment", "intensity_probability=0.5"])
+    with pytest.raises(SystemExit, match="not a valid int"):
+        main(["--dataset", "digits", "--arch", "siren", "--encoder", "layers=three"])
+
+
+def test_it_reads_augment_and_encoder_overrides():
+    assert _overrides(["intensity_prob=0.5", "max_gain=2"], inr.AugmentPolicy, "--augment") == {
+        "intensity_prob": 0.5, "max_gain": 2.0}
+    assert _overrides(["layers=3"], EncoderConfig, "--encoder") == {"layers": 3}

@@ -141,6 +141,22 @@ def fit_datasets(args, preset: Preset, log) -> tuple[INRDataset, INRDataset, inr
     return fitted[0], fitted[1], spec
 
 
+def _overrides(pairs: list[str], cls, flag: str) -> dict:
+    """`["key=value", ...]` -> {key: value} for fields of dataclass `cls`, values parsed as the field's type."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    out = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or key not in fields:
+            raise SystemExit(f"{flag} {pair!r}: expected KEY=VALUE with KEY one of {', '.join(sorted(fields))}")
+        kind = type(getattr(cls(), key))
+        try:
+            out[key] = kind(float(text)) if kind is not str else text
+        except ValueError:
+            raise SystemExit(f"{flag} {pair!r}: {text!r} is not a valid {kind.__name__}") from None
+    return out
+
+
 def probe_accuracy(encoder, train: INRDataset, test: INRDataset, device) -> float:
     ftr = extract_features(encoder, train, device=device)
     fte = extract_features(encoder, test, device=device)
@@ -168,8 +184,10 @@ def run(args) -> dict:
     for k in range(args.seeds):
         t_seed = time.perf_counter()
         seed = args.seed_offset + k
-        enc_cfg = dataclasses.replace(preset.encoder, probe_points=args.probe_points)
-        simclr_cfg = SimCLRConfig(encoder=enc_cfg, optim=OptimConfig(lr=preset.simclr_lr,
+        enc_cfg = dataclasses.replace(preset.encoder, probe_points=args.probe_points,
+                                      **_overrides(args.encoder, EncoderConfig, "--encoder"))
+        policy = inr.AugmentPolicy(**_overrides(args.augment, inr.AugmentPolicy, "--augment"))
+        simclr_cfg = SimCLRConfig(encoder=enc_cfg, augment=policy, optim=OptimConfig(lr=preset.simclr_lr,
                                                                      warmup_steps=preset.warmup_steps),
                                   temperature=args.temperature or preset.temperature, batch_size=preset.simclr_batch,
                                   steps=args.simclr_steps or preset.simclr_steps, seed=seed)
@@ -187,7 +205,7 @@ def run(args) -> dict:
         random_acc = probe_accuracy(random_enc, train, test, device)
         log(f"seed {seed}: random-encoder probe {random_acc:.2f} %")
 
-        sup_cfg = SupervisedConfig(encoder=enc_cfg, optim=OptimConfig(lr=preset.supervised_lr,
+        sup_cfg = SupervisedConfig(encoder=enc_cfg, augment=policy, optim=OptimConfig(lr=preset.supervised_lr,
                                                                       warmup_steps=preset.warmup_steps),
                                    batch_size=preset.supervised_batch,
                                    steps=args.supervised_steps or preset.supervised_steps, seed=seed)
@@ -301,11 +319,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--probe-points", type=int, default=0,
                         help="> 0: the encoder also reads probe features at this many learned coordinates (an "
                              "extension: it queries the fields; the paper and the default use weights only)")
+    parser.add_argument("--augment", action="append", default=[], metavar="KEY=VALUE",
+                        help="an inr.AugmentPolicy field for SimCLR and the supervised baseline, e.g. "
+                             "intensity_prob=0.5 (repeatable)")
+    parser.add_argument("--encoder", action="append", default=[], metavar="KEY=VALUE",
+                        help="an EncoderConfig field instead of the preset's, e.g. layers=3 (repeatable)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     if args.seeds < 1:
         parser.error("--seeds must be >= 1")
+    _overrides(args.augment, inr.AugmentPolicy, "--augment")  # bad KEY=VALUE fails now, not after the fit
+    _overrides(args.encoder, EncoderConfig, "--encoder")
     if args.threads:
         torch.set_num_threads(args.threads)
     result = run(args)
