@@ -7,7 +7,8 @@ process, and against this machine's arithmetic limit (matrix-product rate and ve
 Printed per architecture: INRs per second and mean / min PSNR of `inr.fit` and of one INR at a time (a plain
 nn.Module + torch.optim.Adam, same steps, same thread count), alternated --repeats times, with the median ratio; the
 same for a straightforward batched autograd loop (evaluate + backward + torch.optim.Adam on stacked weights); FLOPs
-and sines of one step; the fraction of the arithmetic limit reached.
+and sines of one step; the fraction of the arithmetic limit reached. The limit's sine rate is that of the sine the fit
+uses (`inr.native`: glibc's vector sine when its kernel is on, else torch.sin); torch.sin's rate is printed too.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import torch
 from torch import nn
 
 import inr
+from inr import native
 from inr.fit import _targets, default_chunk_size
 
 PIXELS = 28 * 28
@@ -159,8 +161,9 @@ def best_time(fn, repeats: int = 7, inner: int = 5) -> float:
     return min(times)
 
 
-def machine_rates(spec: inr.FieldSpec, batch: int) -> tuple[float, float]:
-    """bmm FLOP/s at the fit's own shapes and torch.sin elements/s on a tensor the size of a chunk's activations."""
+def machine_rates(spec: inr.FieldSpec, batch: int) -> tuple[float, float, float]:
+    """bmm FLOP/s at the fit's own shapes, and sines/s on a tensor the size of a chunk's activations of the sine the
+    fit uses (`inr.native.sin`: the native kernel when it is on, else torch.sin) and of torch.sin."""
     width = spec.hidden * (spec.layers - 1 if spec.arch == "siren" else spec.filters)
     a = torch.randn(batch, PIXELS, spec.hidden)
     b = torch.randn(batch, spec.hidden, spec.hidden)
@@ -168,8 +171,9 @@ def machine_rates(spec: inr.FieldSpec, batch: int) -> tuple[float, float]:
     bmm = 2 * batch * PIXELS * spec.hidden**2 / best_time(lambda: torch.bmm(a, b, out=out))
     x = torch.randn(batch, PIXELS, width)
     y = torch.empty_like(x)
-    sin = x.numel() / best_time(lambda: torch.sin(x, out=y))
-    return bmm, sin
+    fit_sin = x.numel() / best_time(lambda: native.sin(x, out=y))
+    torch_sin = x.numel() / best_time(lambda: torch.sin(x, out=y))
+    return bmm, fit_sin, torch_sin
 
 
 def profile_step(spec: inr.FieldSpec, images: torch.Tensor) -> None:
@@ -190,6 +194,7 @@ def run(arch: str, n: int, steps: int | None, lr: float | None, baseline_n: int,
     nb = min(n, max(baseline_n, 1))
     print(f"== {arch}: {spec.to_json()}  {n} MNIST-5k images, {steps} steps, lr {lr}, anti_alias {anti_alias}, "
           f"torch threads {torch.get_num_threads()}, load average {os.getloadavg()[0]:.1f}")
+    print(f"sine and cosine of the fit: {native.sine_path()}")
 
     # inr.fit and the one-at-a-time baseline alternate, so that both see the same (shared, changing) machine load
     ratios, cpu_ratios, cpu_rates = [], [], []
@@ -227,7 +232,7 @@ def run(arch: str, n: int, steps: int | None, lr: float | None, baseline_n: int,
           f"{cpu_rate / auto_cpu_rate:.1f}x CPU")
 
     batch = min(chunk or default_chunk_size(spec, PIXELS, 1, torch.device("cpu")), n)
-    bmm_rate, sin_rate = machine_rates(spec, batch)
+    bmm_rate, sin_rate, torch_sin_rate = machine_rates(spec, batch)
     step = fused_step_time(spec, images[:batch])
     whole = 1 / (cpu_rate * steps)  # CPU seconds per INR-step of the whole fit (init, Adam, clamp, PSNR included)
     flops, sines = step_cost(spec, 28, 28)
@@ -235,7 +240,9 @@ def run(arch: str, n: int, steps: int | None, lr: float | None, baseline_n: int,
     print(f"one step of one INR: {flops / 1e6:.2f} MFLOP in matrix products, {sines / 1e3:.1f} k sines + cosines -> "
           f"limit {limit * 1e6:.1f} us (bmm {flops / bmm_rate * 1e6:.1f} + sin {sines / sin_rate * 1e6:.1f}); "
           f"reached: fused step {limit / step:.2f}, whole fit {limit / whole:.2f}")
-    print(f"machine (best of 7, {batch} INRs): bmm {bmm_rate / 1e9:.0f} GFLOP/s, sin {sin_rate / 1e9:.2f} G/s; "
+    sin_name = "native sin" if native.available() else "torch.sin"
+    print(f"machine (best of 7, {batch} INRs): bmm {bmm_rate / 1e9:.0f} GFLOP/s, {sin_name} {sin_rate / 1e9:.2f} G/s "
+          f"(torch.sin {torch_sin_rate / 1e9:.2f} G/s); "
           f"fused forward+backward (best of 7) {step * 1e6:.1f} us per INR-step, whole fit {whole * 1e6:.1f} CPU-us")
 
 

@@ -130,6 +130,11 @@ class _SirenStep:
         self.dh = buffer(batch, max(sizes[1:-1]), pixels)
         self.target = target.transpose(1, 2).contiguous()  # [B, C, P]
         self.y = buffer(batch, channels, pixels)
+        # h_{i+1} = sin(a_i), and e_i = cos(a_i) * dloss/dh_{i+1} into a_i, bound to their buffers once (inr.native)
+        self.sines = [native.bind_sin(a, h[:, :a.shape[1]]) for a, h in zip(self.pre, self.inputs[1:], strict=True)]
+        self.cosines = [native.bind_cos_mul(a, self.dh[:, :a.shape[1]], out=a) for a in self.pre]
+        if channels == 1:  # the last hidden layer's: times dloss/dy only (w_last goes into the small tensors)
+            self.cosines[-1] = native.bind_cos_mul(self.pre[-1], self.y, out=self.pre[-1])
 
     def __call__(self) -> torch.Tensor:
         w0, last, weights, grads = self.w0_t, self.last, self.weights, self.grads
@@ -141,7 +146,7 @@ class _SirenStep:
                 torch.mm(scaled.view(-1, 3), self.x, out=a.view(-1, a.shape[2]))
             else:
                 torch.bmm(scaled, self.inputs[i], out=a)
-            native.sin(a, out=self.inputs[i + 1][:, :a.shape[1]])
+            self.sines[i]()
         y = torch.bmm(weights[last], self.inputs[last], out=self.y)  # [B, C, P]
         r = y.sub_(self.target)
         n = r.shape[1] * r.shape[2]
@@ -152,16 +157,15 @@ class _SirenStep:
 
         # e: dloss/da_i up to a per-neuron factor w_out [B, out, 1] where it is not None, kept out of the large tensor:
         # with one output channel dloss/da = cos(a) * w_last * dy, and w_last goes into small tensors.
-        a = self.pre[last - 1]
-        width = a.shape[1]
+        e = self.pre[last - 1]
+        width = e.shape[1]
         if dy.shape[1] == 1:
-            e = native.cos_mul(a, dy, out=a)
             w_out = weights[last][:, 0, :width].unsqueeze(2)
             col = w_out * w0
         else:
-            dh = torch.bmm(weights[last][:, :, :width].transpose(1, 2), dy, out=self.dh[:, :width])
-            e = native.cos_mul(a, dh, out=a)
+            torch.bmm(weights[last][:, :, :width].transpose(1, 2), dy, out=self.dh[:, :width])
             col = None
+        self.cosines[last - 1]()
         for i in reversed(range(last)):
             out_width = e.shape[1]
             if i == 0:  # [3, P] x [P, B*out]: weight and bias gradients of every INR in one product
@@ -176,8 +180,9 @@ class _SirenStep:
             w = self.scaled[i][:, :, :fan_in]  # w0 W_i
             if col is not None:
                 w = w * w_out
-            dh = torch.bmm(w.transpose(1, 2), e, out=self.dh[:, :fan_in])
-            e = native.cos_mul(self.pre[i - 1], dh, out=self.pre[i - 1])
+            torch.bmm(w.transpose(1, 2), e, out=self.dh[:, :fan_in])
+            self.cosines[i - 1]()
+            e = self.pre[i - 1]
             col = None
         return loss
 
@@ -216,6 +221,22 @@ class _MfnStep:
         self.target = target.transpose(1, 2).contiguous()  # [B, C, P]
         self.y = buffer(batch, channels, pixels)
 
+        # the elementwise passes around the sines, bound to their buffers once (inr.native): forward g_0 = sin(A_0)
+        # into z_0; g_{i+1} = sin(A_{i+1}), z_{i+1} = u_i g_{i+1}; backward, in place, dloss/du_i = g_{i+1} dz and
+        # dloss/dA_{i+1} = cos(A_{i+1}) u_i dz, and dloss/dA_0 = cos(A_0) dz (dz = dloss/dz_{i+1}: dloss/dy with one
+        # output channel for the last z, else self.dz)
+        a, g, hidden = self.a, self.g, self.hidden
+        last_dz = self.y if channels == 1 else self.dz
+        self.sine0 = native.bind_sin(self._filter(a, 0), self.z[0][:, :hidden])
+        self.sin_muls = [native.bind_sin_mul(self._filter(a, i + 1), self.u[i], self._filter(g, i + 1),
+                                             self.z[i + 1][:, :hidden]) for i in range(self.k - 1)]
+        self.backs = [native.bind_mfn_back(self._filter(a, i + 1), self._filter(g, i + 1), self.u[i],
+                                           last_dz if i == self.k - 2 else self.dz,
+                                           du=self._filter(g, i + 1), da=self._filter(a, i + 1))
+                      for i in range(self.k - 1)]
+        self.cosine0 = native.bind_cos_mul(self._filter(a, 0), last_dz if self.k == 1 else self.dz,
+                                           out=self._filter(a, 0))
+
     def _filter(self, t: torch.Tensor, i: int) -> torch.Tensor:
         return t[:, i * self.hidden:(i + 1) * self.hidden]
 
@@ -224,30 +245,31 @@ class _MfnStep:
         batch = self.y.shape[0]
         bank = self.bank_copy.copy_(self.bank)
         torch.mm(bank.view(-1, 3), self.x, out=self.a.view(-1, self.a.shape[2]))
-        native.sin(self._filter(self.a, 0), out=self.z[0][:, :hidden])
-        for i in range(k - 1):  # g_{i+1} = sin(A_{i+1}), z_{i+1} = u_i * g_{i+1}
-            u = torch.bmm(lin[i], self.z[i], out=self.u[i])
-            native.sin_mul(self._filter(self.a, i + 1), u, self._filter(self.g, i + 1), self.z[i + 1][:, :hidden])
+        self.sine0()
+        for i in range(k - 1):
+            torch.bmm(lin[i], self.z[i], out=self.u[i])
+            self.sin_muls[i]()  # g_{i+1} = sin(A_{i+1}), z_{i+1} = u_i * g_{i+1}
         y = torch.bmm(lin[k - 1], self.z[k - 1], out=self.y)  # [B, C, P]
         r = y.sub_(self.target)
         n = r.shape[1] * r.shape[2]
         loss = torch.linalg.vector_norm(r, dim=(1, 2)).square_().div_(n)
         du = r.mul_(2.0 / n)  # dloss/dy [B, C, P]
 
-        # dz: dloss/dz_i up to a per-neuron factor w_out [B, hidden, 1] where it is not None: with one output
-        # channel dloss/dz = w_last * dy, and w_last goes into the small gradient tensors instead.
+        # dz (self.dz, or dloss/dy itself with one output channel): dloss/dz_i up to a per-neuron factor w_out
+        # [B, hidden, 1] where it is not None: with one output channel dloss/dz = w_last * dy, and w_last goes into
+        # the small gradient tensors instead.
         if du.shape[1] == 1:
-            dz, w_out = du, lin[k - 1][:, 0, :hidden].unsqueeze(2)
+            w_out = lin[k - 1][:, 0, :hidden].unsqueeze(2)
         else:
-            dz, w_out = torch.bmm(lin[k - 1][:, :, :hidden].transpose(1, 2), du, out=self.dz), None
+            torch.bmm(lin[k - 1][:, :, :hidden].transpose(1, 2), du, out=self.dz)
+            w_out = None
         da_factor = [None] * k  # self.a's filter i holds dloss/dA_i up to da_factor[i] where that is not None
         torch.bmm(du, self.z[k - 1].transpose(1, 2), out=self.grads_t[k - 1])  # [B, C, hidden + 1]
         self.grad_linears[k - 1].copy_(self.grads_t[k - 1])
         for i in reversed(range(k - 1)):  # from dz_{i+1} to layer i's gradients and dz_i
             # dloss/du_i = g_{i+1} dz and dloss/dA_{i+1} = cos(A_{i+1}) u_i dz (both up to w_out), in place
-            a, du = self._filter(self.a, i + 1), self._filter(self.g, i + 1)
-            native.mfn_back(a, du, self.u[i], dz, du=du, da=a)
-            da_factor[i + 1] = w_out
+            self.backs[i]()
+            du, da_factor[i + 1] = self._filter(self.g, i + 1), w_out
             g_t = torch.bmm(self.z[i], du.transpose(1, 2), out=self.grads_t[i]).transpose(1, 2)  # [B, out, in + 1]
             if w_out is None:
                 self.grad_linears[i].copy_(g_t)
@@ -255,9 +277,9 @@ class _MfnStep:
             else:
                 torch.mul(g_t, w_out, out=self.grad_linears[i])
                 w = lin[i][:, :, :hidden] * w_out
-            dz, w_out = torch.bmm(w.transpose(1, 2), du, out=self.dz), None
-        a = self._filter(self.a, 0)  # z_0 = g_0 (with one filter and one channel, dz is dy broadcast)
-        native.cos_mul(a, dz, out=a)
+            torch.bmm(w.transpose(1, 2), du, out=self.dz)
+            w_out = None
+        self.cosine0()  # z_0 = g_0 (with one filter and one channel, dz is dy broadcast)
         da_factor[0] = w_out
         da = self.a
         torch.mm(self.x, da.view(-1, da.shape[2]).t(), out=self.grad_bank_t)  # [3, B*k*hidden]

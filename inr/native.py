@@ -6,10 +6,10 @@ source is compiled on first use with the system gcc (well under a second, no tor
 `$CINR_CACHE_DIR` (default `~/.cache/cinr`), under a name keyed by a hash of the source, flags and CPU features, and
 loaded with ctypes.
 
-Each function takes tensors and routes: float32 CPU tensors whose last dimension is contiguous (after broadcasting)
-go to the kernel; anything else (float64, CUDA, strided rows), or every call when the kernel is unavailable (no gcc,
-no libmvec, no AVX2, or `CINR_NATIVE=0`), runs the same maths with torch ops. Which path is used is logged once and
-given by `sine_path()`.
+The `bind_*` functions bind an op to the fused step's fixed buffers once (converting the kernel's arguments once),
+and route: float32 CPU tensors whose last dimension is contiguous (after broadcasting) go to the kernel; anything
+else (float64, CUDA, strided rows), or every op when the kernel is unavailable (no gcc, no libmvec, no AVX2, or
+`CINR_NATIVE=0`), runs the same maths with torch ops. Which path is used is logged once and given by `sine_path()`.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -115,8 +116,7 @@ def available() -> bool:
 
 def _operands(shape: torch.Size, *tensors: torch.Tensor) -> list[int] | None:
     """(pointer, stride of B, stride of R) per tensor, each broadcast to shape seen as [B, R, P], when the kernel can
-    take them all; None otherwise. (Plain integer arithmetic: a view per operand would cost more than the sines of a
-    small tensor.)"""
+    take them all; None otherwise."""
     if _native()[0] is None or len(shape) > 3 or shape.numel() == 0:
         return None
     out3 = (1,) * (3 - len(shape)) + tuple(shape)
@@ -127,17 +127,39 @@ def _operands(shape: torch.Size, *tensors: torch.Tensor) -> list[int] | None:
         pad = 3 - t.dim()
         sizes, strides = (1,) * pad + tuple(t.shape), (0,) * pad + t.stride()
         if sizes != out3:  # broadcast: stride 0 along the dimensions of size 1
-            if any(n != m and n != 1 for n, m in zip(sizes, out3, strict=True)):
-                raise ValueError(f"shape {tuple(t.shape)} does not broadcast to {tuple(shape)}")
             strides = tuple(0 if n != m else s for n, m, s in zip(sizes, out3, strides, strict=True))
         if out3[2] > 1 and strides[2] != 1:
             return None
         args += (t.data_ptr(), strides[0], strides[1])
-    return args
+    return [*out3, *args]
 
 
-def _shape3(shape: torch.Size) -> list[int]:
-    return [1] * (3 - len(shape)) + list(shape)
+def _broadcasts(shape: torch.Size, to: torch.Size) -> bool:
+    try:
+        return torch.broadcast_shapes(shape, to) == to
+    except RuntimeError:
+        return False
+
+
+class Bound:
+    """One elementwise op bound to its tensors: each call runs it again on their current contents, with the native
+    kernel (arguments converted once: a call costs ~0.5 us) or with torch ops. The tensors must keep their storage
+    (in-place updates are fine); the object holds them."""
+
+    def __init__(self, kernel: str, fallback: Callable[[], object], shape: torch.Size, *tensors: torch.Tensor) -> None:
+        for t in tensors:
+            if not _broadcasts(t.shape, shape):
+                raise ValueError(f"shape {tuple(t.shape)} does not broadcast to {tuple(shape)}")
+        self.tensors, self.native = tensors, False
+        self._fn: Callable[..., object] = fallback
+        self._args: list[object] = []
+        args = _operands(shape, *tensors)
+        if args is not None:
+            self._fn, self.native = getattr(_native()[0], kernel), True
+            self._args = [t(a) for t, a in zip(self._fn.argtypes, args, strict=True)]
+
+    def __call__(self) -> None:
+        self._fn(*self._args)
 
 
 def _check_out(out: torch.Tensor, shape: torch.Size) -> None:
@@ -145,47 +167,39 @@ def _check_out(out: torch.Tensor, shape: torch.Size) -> None:
         raise ValueError(f"out has shape {tuple(out.shape)}, expected {tuple(shape)}")
 
 
-def sin(x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-    """out = sin(x); x and out of one shape (at most 3 dimensions for the kernel). Returns out."""
+def bind_sin(x: torch.Tensor, out: torch.Tensor) -> Bound:
+    """out = sin(x); x and out of one shape (at most 3 dimensions for the kernel)."""
     _check_out(out, x.shape)
-    args = _operands(x.shape, x, out)
-    if args is None:
-        return torch.sin(x, out=out)
-    _native()[0].cinr_sin(*_shape3(x.shape), *args)
-    return out
+    return Bound("cinr_sin", lambda: torch.sin(x, out=out), x.shape, x, out)
 
 
-def cos_mul(x: torch.Tensor, d: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-    """out = cos(x) * d (d broadcast to x's shape; out may be x). Returns out."""
+def bind_cos_mul(x: torch.Tensor, d: torch.Tensor, out: torch.Tensor) -> Bound:
+    """out = cos(x) * d (d broadcast to x's shape; out may be x)."""
     _check_out(out, x.shape)
-    args = _operands(x.shape, x, d, out)
-    if args is None:
-        return torch.cos(x, out=out).mul_(d)
-    _native()[0].cinr_cos_mul(*_shape3(x.shape), *args)
-    return out
+    return Bound("cinr_cos_mul", lambda: torch.cos(x, out=out).mul_(d), x.shape, x, d, out)
 
 
-def sin_mul(x: torch.Tensor, u: torch.Tensor, g: torch.Tensor, z: torch.Tensor) -> None:
+def bind_sin_mul(x: torch.Tensor, u: torch.Tensor, g: torch.Tensor, z: torch.Tensor) -> Bound:
     """g = sin(x), z = u * g (an MFN filter and its product with the previous layer's output)."""
     _check_out(g, x.shape)
     _check_out(z, x.shape)
-    args = _operands(x.shape, x, u, g, z)
-    if args is None:
+
+    def fallback() -> None:
         torch.sin(x, out=g)
         torch.mul(u, g, out=z)
-        return
-    _native()[0].cinr_sin_mul(*_shape3(x.shape), *args)
+
+    return Bound("cinr_sin_mul", fallback, x.shape, x, u, g, z)
 
 
-def mfn_back(a: torch.Tensor, g: torch.Tensor, u: torch.Tensor, dz: torch.Tensor, du: torch.Tensor,
-             da: torch.Tensor) -> None:
-    """The backward of z = u * sin(a) with g = sin(a): du = g * dz, da = cos(a) * u * dz (dz broadcast to a's shape;
-    du may be g, da may be a)."""
+def bind_mfn_back(a: torch.Tensor, g: torch.Tensor, u: torch.Tensor, dz: torch.Tensor, du: torch.Tensor,
+                  da: torch.Tensor) -> Bound:
+    """The backward of z = u * sin(a) with g = sin(a): du = g * dz, da = cos(a) * u * dz (dz broadcast to a's
+    shape; du may be g, da may be a)."""
     _check_out(du, a.shape)
     _check_out(da, a.shape)
-    args = _operands(a.shape, a, g, u, dz, du, da)
-    if args is None:
+
+    def fallback() -> None:
         torch.cos(a, out=da).mul_(u).mul_(dz)
         torch.mul(g, dz, out=du)
-        return
-    _native()[0].cinr_mfn_back(*_shape3(a.shape), *args)
+
+    return Bound("cinr_mfn_back", fallback, a.shape, a, g, u, dz, du, da)
