@@ -171,7 +171,7 @@ def machine_rates(spec: inr.FieldSpec, batch: int) -> tuple[float, float, float]
     bmm = 2 * batch * PIXELS * spec.hidden**2 / best_time(lambda: torch.bmm(a, b, out=out))
     x = torch.randn(batch, PIXELS, width)
     y = torch.empty_like(x)
-    fit_sin = x.numel() / best_time(lambda: native.sin(x, out=y))
+    fit_sin = x.numel() / best_time(native.bind_sin(x, out=y))  # what the fit calls
     torch_sin = x.numel() / best_time(lambda: torch.sin(x, out=y))
     return bmm, fit_sin, torch_sin
 
@@ -231,7 +231,7 @@ def run(arch: str, n: int, steps: int | None, lr: float | None, baseline_n: int,
           f"PSNR mean {psnr.mean():.2f} dB   ({na} INRs);  inr.fit (median) / batched autograd: "
           f"{cpu_rate / auto_cpu_rate:.1f}x CPU")
 
-    batch = min(chunk or default_chunk_size(spec, PIXELS, 1, torch.device("cpu")), n)
+    batch = min(chunk or default_chunk_size(spec, PIXELS, 1, torch.device("cpu"), images=n), n)
     bmm_rate, sin_rate, torch_sin_rate = machine_rates(spec, batch)
     step = fused_step_time(spec, images[:batch])
     whole = 1 / (cpu_rate * steps)  # CPU seconds per INR-step of the whole fit (init, Adam, clamp, PSNR included)

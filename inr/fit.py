@@ -135,7 +135,7 @@ def fit(spec: FieldSpec, images: torch.Tensor, seeds: int | Sequence[int] = 1, s
     n, _, height, width = images.shape
     s = len(seed_ids)
     if chunk_size is None:
-        chunk_size = default_chunk_size(spec, height * width, s, device)
+        chunk_size = default_chunk_size(spec, height * width, s, device, images=n)
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     chunks = max(1, math.ceil(n / chunk_size))
@@ -206,14 +206,19 @@ def _fit_chunks(spec: FieldSpec, images: torch.Tensor, seed_ids: list[int], step
     )
 
 
-def default_chunk_size(spec: FieldSpec, pixels: int, seeds: int, device: torch.device) -> int:
-    """Images per chunk. On the CPU a chunk's activations should stay in the (2 MiB) L2 cache: about 8 28x28 INRs
-    (bench/README.md: 4 to 27 per chunk measured within 10 %, best at 8); on CUDA, large enough to fill the GPU while
-    staying within about 1 GiB."""
+def default_chunk_size(spec: FieldSpec, pixels: int, seeds: int, device: torch.device,
+                       images: int | None = None) -> int:
+    """Images per chunk. On the CPU, 13 SIREN / 17 MFN 28x28 INRs: with the native sine kernel the step's fixed
+    per-call cost matters more than keeping the activations in L2 (bench/README.md: 7 to 22 per chunk within 5 %,
+    best at 13 to 16); on CUDA, large enough to fill the GPU while staying within about 1 GiB. Given the number of
+    images, the chunks are made equal (no small last chunk)."""
     width = spec.hidden * (spec.layers - 1 if spec.arch == "siren" else spec.filters)
     floats_per_inr = 4 * pixels * width  # the activations the fused step keeps alive, roughly
-    budget = 3 * 2**19 if device.type == "cpu" else 2**28
-    return max(1, budget // (floats_per_inr * seeds))
+    budget = 5 * 2**19 if device.type == "cpu" else 2**28
+    size = max(1, budget // (floats_per_inr * seeds))
+    if images:
+        size = math.ceil(images / math.ceil(images / size))
+    return size
 
 
 def _fit_chunk(spec: FieldSpec, images: torch.Tensor, inr_seeds: list[int], s: int, steps: int, lr: float,
