@@ -130,22 +130,24 @@ class _SirenStep:
         self.dh = buffer(batch, max(sizes[1:-1]), pixels)
         self.target = target.transpose(1, 2).contiguous()  # [B, C, P]
         self.y = buffer(batch, channels, pixels)
-        # h_{i+1} = sin(a_i), and e_i = cos(a_i) * dloss/dh_{i+1} into a_i, bound to their buffers once (inr.native)
-        self.sines = [native.bind_sin(a, h[:, :a.shape[1]]) for a, h in zip(self.pre, self.inputs[1:], strict=True)]
-        self.cosines = [native.bind_cos_mul(a, self.dh[:, :a.shape[1]], out=a) for a in self.pre]
+        # h_{i+1} = sin(a_i), and e_i = cos(a_i) * dloss/dh_{i+1} into a_i's buffer, bound to their buffers once
+        # (inr.native). The first layer's a_0 = w0 W_0 x + b_0 (x: the shared coordinates) is computed inside both.
+        outs = [h[:, :a.shape[1]] for a, h in zip(self.pre, self.inputs[1:], strict=True)]
+        factors = [self.dh[:, :a.shape[1]] for a in self.pre]
         if channels == 1:  # the last hidden layer's: times dloss/dy only (w_last goes into the small tensors)
-            self.cosines[-1] = native.bind_cos_mul(self.pre[-1], self.y, out=self.pre[-1])
+            factors[-1] = self.y
+        self.sines = [native.bind_sin_affine(self.scaled[0], self.x, outs[0], scratch=self.pre[0])]
+        self.sines += [native.bind_sin(a, out) for a, out in zip(self.pre[1:], outs[1:], strict=True)]
+        self.cosines = [native.bind_cos_affine_mul(self.scaled[0], self.x, factors[0], out=self.pre[0])]
+        self.cosines += [native.bind_cos_mul(a, d, out=a) for a, d in zip(self.pre[1:], factors[1:], strict=True)]
 
     def __call__(self) -> torch.Tensor:
         w0, last, weights, grads = self.w0_t, self.last, self.weights, self.grads
         batch = self.y.shape[0]
         for i in range(last):
-            a = self.pre[i]
             scaled = torch.mul(weights[i], w0, out=self.scaled[i])  # [B, out, in + 1]
-            if i == 0:  # the coordinates are shared: one [B*out, 3] x [3, P] product
-                torch.mm(scaled.view(-1, 3), self.x, out=a.view(-1, a.shape[2]))
-            else:
-                torch.bmm(scaled, self.inputs[i], out=a)
+            if i > 0:  # (the first layer's product is inside its sine)
+                torch.bmm(scaled, self.inputs[i], out=self.pre[i])
             self.sines[i]()
         y = torch.bmm(weights[last], self.inputs[last], out=self.y)  # [B, C, P]
         r = y.sub_(self.target)

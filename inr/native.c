@@ -16,6 +16,8 @@ vf _ZGVeN16v_cosf(vf);
 #define VLOAD _mm512_loadu_ps
 #define VSTORE _mm512_storeu_ps
 #define VMUL _mm512_mul_ps
+#define VFMA _mm512_fmadd_ps
+#define VSET1 _mm512_set1_ps
 #elif VW == 8
 typedef __m256 vf;
 vf _ZGVdN8v_sinf(vf);
@@ -25,6 +27,8 @@ vf _ZGVdN8v_cosf(vf);
 #define VLOAD _mm256_loadu_ps
 #define VSTORE _mm256_storeu_ps
 #define VMUL _mm256_mul_ps
+#define VFMA _mm256_fmadd_ps
+#define VSET1 _mm256_set1_ps
 #else
 #error "VW must be 16 or 8"
 #endif
@@ -51,6 +55,20 @@ static inline void mfn_back_block(const float *a, const float *g, const float *u
     vf c = VCOS(VLOAD(a));
     VSTORE(da, VMUL(c, VMUL(uv, d)));
     VSTORE(du, VMUL(gv, d));
+}
+
+/* A first layer on the coordinates c [3, P] that all INRs share (rows x, y, ones): a = w0 x + w1 y + w2 per row,
+   computed where it is used instead of stored. */
+static inline vf affine(const float *w, const float *cx, const float *cy) {
+    return VFMA(VSET1(w[0]), VLOAD(cx), VFMA(VSET1(w[1]), VLOAD(cy), VSET1(w[2])));
+}
+
+static inline void sin_affine_block(const float *w, const float *cx, const float *cy, float *y) {
+    VSTORE(y, VSIN(affine(w, cx, cy)));
+}
+
+static inline void cos_affine_mul_block(const float *w, const float *cx, const float *cy, const float *d, float *y) {
+    VSTORE(y, VMUL(VCOS(affine(w, cx, cy)), VLOAD(d)));
 }
 
 /* The last P % VW elements of a row go through zero-padded copies. */
@@ -116,6 +134,38 @@ void cinr_mfn_back(long B, long R, long P, ARG(a), ARG(g), ARG(u), ARG(dz), ARG(
                 TAIL_OUT(du, dur + full); TAIL_OUT(da, dar + full);
                 mfn_back_block(a_t, g_t, u_t, dz_t, du_t, da_t);
                 TAIL_STORE(du, dur + full); TAIL_STORE(da, dar + full);
+            }
+        }
+}
+
+/* y = sin(a), a = w[b, r, 0] c[0] + w[b, r, 1] c[1] + w[b, r, 2]: w [B, R, 3] (rows contiguous), c [3, P] contiguous */
+void cinr_sin_affine(long B, long R, long P, ARG(w), const float *c, ARG(y)) {
+    long full = P - P % VW, rest = P % VW;
+    const float *cx = c, *cy = c + P;
+    for (long b = 0; b < B; b++)
+        for (long r = 0; r < R; r++) {
+            const float *wr = ROW(w); float *yr = ROW(y);
+            for (long i = 0; i < full; i += VW) sin_affine_block(wr, cx + i, cy + i, yr + i);
+            if (rest) {
+                TAIL_IN(cx, cx + full); TAIL_IN(cy, cy + full); TAIL_OUT(y, yr + full);
+                sin_affine_block(wr, cx_t, cy_t, y_t);
+                TAIL_STORE(y, yr + full);
+            }
+        }
+}
+
+/* y = cos(a) * d with a as in cinr_sin_affine (its backward) */
+void cinr_cos_affine_mul(long B, long R, long P, ARG(w), const float *c, ARG(d), ARG(y)) {
+    long full = P - P % VW, rest = P % VW;
+    const float *cx = c, *cy = c + P;
+    for (long b = 0; b < B; b++)
+        for (long r = 0; r < R; r++) {
+            const float *wr = ROW(w), *dr = ROW(d); float *yr = ROW(y);
+            for (long i = 0; i < full; i += VW) cos_affine_mul_block(wr, cx + i, cy + i, dr + i, yr + i);
+            if (rest) {
+                TAIL_IN(cx, cx + full); TAIL_IN(cy, cy + full); TAIL_IN(d, dr + full); TAIL_OUT(y, yr + full);
+                cos_affine_mul_block(wr, cx_t, cy_t, d_t, y_t);
+                TAIL_STORE(y, yr + full);
             }
         }
 }

@@ -84,10 +84,13 @@ def _build() -> tuple[ctypes.CDLL, str]:
             if os.path.exists(tmp):
                 os.unlink(tmp)
     lib = ctypes.CDLL(str(target))
-    arg = [ctypes.c_void_p, ctypes.c_long, ctypes.c_long]
-    for name, operands in (("cinr_sin", 2), ("cinr_cos_mul", 3), ("cinr_sin_mul", 4), ("cinr_mfn_back", 6)):
+    array, pointer = [ctypes.c_void_p, ctypes.c_long, ctypes.c_long], [ctypes.c_void_p]
+    signatures = {"cinr_sin": array * 2, "cinr_cos_mul": array * 3, "cinr_sin_mul": array * 4,
+                  "cinr_mfn_back": array * 6, "cinr_sin_affine": array + pointer + array,
+                  "cinr_cos_affine_mul": array + pointer + array * 2}
+    for name, operands in signatures.items():
         fn = getattr(lib, name)
-        fn.argtypes = [ctypes.c_long] * 3 + arg * operands
+        fn.argtypes = [ctypes.c_long] * 3 + operands  # B, R, P, then the operands
         fn.restype = None
     return lib, f"native libmvec {variant} ({target})"
 
@@ -134,6 +137,17 @@ def _operands(shape: torch.Size, *tensors: torch.Tensor) -> list[int] | None:
     return [*out3, *args]
 
 
+def _first_layer_operands(shape: torch.Size, w: torch.Tensor, coords: torch.Tensor) -> list[int] | None:
+    """(pointer, stride of B, stride of R) of w `[B, R, 3]` and the pointer of coords `[3, P]`, when the kernel can
+    take them; None otherwise."""
+    for t in (w, coords):
+        if t.dtype != torch.float32 or not t.is_cpu:
+            return None
+    if len(shape) != 3 or w.stride(2) != 1 or not coords.is_contiguous():
+        return None
+    return [w.data_ptr(), w.stride(0), w.stride(1), coords.data_ptr()]
+
+
 def _broadcasts(shape: torch.Size, to: torch.Size) -> bool:
     try:
         return torch.broadcast_shapes(shape, to) == to
@@ -144,16 +158,24 @@ def _broadcasts(shape: torch.Size, to: torch.Size) -> bool:
 class Bound:
     """One elementwise op bound to its tensors: each call runs it again on their current contents, with the native
     kernel (arguments converted once: a call costs ~0.5 us) or with torch ops. The tensors must keep their storage
-    (in-place updates are fine); the object holds them."""
+    (in-place updates are fine); the object holds them. first: (w `[B, R, 3]`, coords `[3, P]`) of a first layer
+    that the kernel computes itself (the `*_affine` kernels)."""
 
-    def __init__(self, kernel: str, fallback: Callable[[], object], shape: torch.Size, *tensors: torch.Tensor) -> None:
+    def __init__(self, kernel: str, fallback: Callable[[], object], shape: torch.Size, *tensors: torch.Tensor,
+                 first: tuple[torch.Tensor, torch.Tensor] | None = None) -> None:
         for t in tensors:
             if not _broadcasts(t.shape, shape):
                 raise ValueError(f"shape {tuple(t.shape)} does not broadcast to {tuple(shape)}")
-        self.tensors, self.native = tensors, False
+        if first is not None and (first[0].shape != (*shape[:2], 3) or first[1].shape != (3, shape[-1])):
+            raise ValueError(f"first layer shapes {tuple(first[0].shape)}, {tuple(first[1].shape)} do not fit "
+                             f"{tuple(shape)}")
+        self.tensors, self.first, self.native = tensors, first, False
         self._fn: Callable[..., object] = fallback
         self._args: list[object] = []
         args = _operands(shape, *tensors)
+        if args is not None and first is not None:
+            extra = _first_layer_operands(shape, *first)
+            args = None if extra is None else args[:3] + extra + args[3:]
         if args is not None:
             self._fn, self.native = getattr(_native()[0], kernel), True
             self._args = [t(a) for t, a in zip(self._fn.argtypes, args, strict=True)]
@@ -203,3 +225,27 @@ def bind_mfn_back(a: torch.Tensor, g: torch.Tensor, u: torch.Tensor, dz: torch.T
         torch.mul(g, dz, out=du)
 
     return Bound("cinr_mfn_back", fallback, a.shape, a, g, u, dz, du, da)
+
+
+def bind_sin_affine(w: torch.Tensor, coords: torch.Tensor, out: torch.Tensor, scratch: torch.Tensor) -> Bound:
+    """out = sin(a) with a = w @ coords for every INR: w `[B, R, 3]`, coords `[3, P]` (rows x, y, ones) shared by all
+    INRs, out `[B, R, P]`: a first layer, which the kernel computes where it uses it instead of storing a. The torch
+    fallback writes a into scratch (`[B, R, P]`, may be out's buffer only if out is scratch)."""
+    _check_out(scratch, out.shape)
+
+    def fallback() -> None:
+        torch.mm(w.reshape(-1, 3), coords, out=scratch.view(-1, scratch.shape[-1]))
+        torch.sin(scratch, out=out)
+
+    return Bound("cinr_sin_affine", fallback, out.shape, out, first=(w, coords))
+
+
+def bind_cos_affine_mul(w: torch.Tensor, coords: torch.Tensor, d: torch.Tensor, out: torch.Tensor) -> Bound:
+    """out = cos(a) * d with a = w @ coords as in `bind_sin_affine` (its backward; d broadcast to out's shape). The
+    torch fallback computes a into out (contiguous), then multiplies in place."""
+
+    def fallback() -> None:
+        torch.mm(w.reshape(-1, 3), coords, out=out.view(-1, out.shape[-1]))
+        torch.cos(out, out=out).mul_(d)
+
+    return Bound("cinr_cos_affine_mul", fallback, out.shape, d, out, first=(w, coords))

@@ -97,6 +97,28 @@ def test_it_fuses_the_mfn_products_and_broadcasts_in_place():
 
 
 @needs_native
+@pytest.mark.parametrize("pixels", [1, 23, 784])
+def test_it_computes_a_first_layer_inside_the_sine_and_cosine(pixels):
+    gen = torch.Generator().manual_seed(pixels)
+    coords = torch.cat([torch.rand(2, pixels, generator=gen) * 2 - 1, torch.ones(1, pixels)])  # rows x, y, ones
+    w = torch.randn(3, 5, 3, generator=gen) * 30  # SIREN's omega0 W_0 and b_0
+    d = torch.randn(3, 5, pixels, generator=gen)
+    a = (w.double() @ coords.double())  # [3, 5, P]
+    out, scratch = torch.empty(3, 5, pixels), torch.empty(3, 5, pixels)
+    op = native.bind_sin_affine(w, coords, out, scratch=scratch)
+    assert op.native
+    op()
+    terms = w.double().abs() @ coords.double().abs()  # a is summed in float32 inside: two roundings of these terms
+    bound = ATOL + terms * 2.0**-23
+    assert ((out.double() - a.sin()).abs() <= bound).all()
+    native.bind_cos_affine_mul(w, coords, d, out=out)()
+    assert ((out.double() - a.cos() * d.double()).abs() <= bound * d.double().abs() + 1e-7).all()
+    for bad in (torch.randn(3, 5, 2), torch.randn(3, 4, 3)):
+        with pytest.raises(ValueError, match="first layer"):
+            native.bind_sin_affine(bad, coords, out, scratch=scratch)
+
+
+@needs_native
 def test_it_takes_strided_rows_and_routes_other_layouts_and_dtypes_to_torch():
     x = wide_arguments(2 * 5 * 37).view(2, 5, 37) / 1e3
     h = torch.full((2, 6, 37), 7.0)  # a layer input with a row of ones, as inr.fused writes the sines into it
