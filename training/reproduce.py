@@ -157,6 +157,11 @@ def _overrides(pairs: list[str], cls, flag: str) -> dict:
     return out
 
 
+def _given(value, default):
+    """A command-line value where one was given (0 included), else the preset's."""
+    return default if value is None else value
+
+
 def probe_accuracy(encoder, train: INRDataset, test: INRDataset, device) -> float:
     ftr = extract_features(encoder, train, device=device)
     fte = extract_features(encoder, test, device=device)
@@ -187,10 +192,12 @@ def run(args) -> dict:
         enc_cfg = dataclasses.replace(preset.encoder, probe_points=args.probe_points,
                                       **_overrides(args.encoder, EncoderConfig, "--encoder"))
         policy = inr.AugmentPolicy(**_overrides(args.augment, inr.AugmentPolicy, "--augment"))
-        simclr_cfg = SimCLRConfig(encoder=enc_cfg, augment=policy, optim=OptimConfig(lr=preset.simclr_lr,
-                                                                     warmup_steps=preset.warmup_steps),
-                                  temperature=args.temperature or preset.temperature, batch_size=preset.simclr_batch,
-                                  steps=args.simclr_steps or preset.simclr_steps, seed=seed)
+        simclr_cfg = SimCLRConfig(encoder=enc_cfg, augment=policy,
+                                  optim=OptimConfig(lr=_given(args.simclr_lr, preset.simclr_lr),
+                                                    warmup_steps=preset.warmup_steps),
+                                  temperature=_given(args.temperature, preset.temperature),
+                                  batch_size=preset.simclr_batch, steps=_given(args.simclr_steps, preset.simclr_steps),
+                                  seed=seed)
         every = max(1, simclr_cfg.steps // 10)
         res = pretrain(train, simclr_cfg, device=device, on_step=lambda s, m, every=every, seed=seed: log(
             f"  simclr seed {seed} step {s}: loss {m['loss']:.3f} top1 {m['top1']:.3f} top5 {m['top5']:.3f}")
@@ -205,11 +212,12 @@ def run(args) -> dict:
         random_acc = probe_accuracy(random_enc, train, test, device)
         log(f"seed {seed}: random-encoder probe {random_acc:.2f} %")
 
-        sup_cfg = SupervisedConfig(encoder=enc_cfg, augment=policy, optim=OptimConfig(lr=preset.supervised_lr,
-                                                                      warmup_steps=preset.warmup_steps),
-                                   batch_size=preset.supervised_batch,
-                                   steps=args.supervised_steps or preset.supervised_steps, seed=seed)
-        if sup_cfg.steps > 0:
+        sup_steps = _given(args.supervised_steps, preset.supervised_steps)
+        if sup_steps > 0:
+            sup_cfg = SupervisedConfig(encoder=enc_cfg, augment=policy,
+                                       optim=OptimConfig(lr=_given(args.supervised_lr, preset.supervised_lr),
+                                                         warmup_steps=preset.warmup_steps),
+                                       batch_size=preset.supervised_batch, steps=sup_steps, seed=seed)
             sup = train_supervised(train, sup_cfg, device=device)
             sup_acc = evaluate_classifier(sup.model, test, device=device)
         else:
@@ -315,6 +323,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--temperature", type=float, default=None)
     parser.add_argument("--simclr-steps", type=int, default=None)
     parser.add_argument("--supervised-steps", type=int, default=None, help="0 skips the supervised baseline")
+    parser.add_argument("--simclr-lr", type=float, default=None)
+    parser.add_argument("--supervised-lr", type=float, default=None)
     parser.add_argument("--seed-offset", type=int, default=0)
     parser.add_argument("--probe-points", type=int, default=0,
                         help="> 0: the encoder also reads probe features at this many learned coordinates (an "
