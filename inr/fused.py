@@ -13,6 +13,10 @@ layer is one batched product with no separate bias pass, and its weight and bias
 `packed_views` gives the usual parameter names as (strided) views of such a tensor. Activations are neuron-major
 (`[B, width, P]`), so that the first layer (SIREN) or the filter bank (MFN), whose input (the coordinates) all INRs
 share, is a single `[B * width, 3] x [3, P]` matrix product.
+
+The sines and cosines, with the elementwise products around them, go through `inr.native` (glibc's vector sine for
+float32 CPU tensors, torch ops otherwise), bound to the buffers once; on that path SIREN's first layer is computed
+inside its sine and cosine kernels instead of by that product.
 """
 
 from __future__ import annotations

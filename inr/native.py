@@ -1,10 +1,10 @@
 """Native float32 sine and cosine kernels for the fitting step (`inr/native.c`, glibc's libmvec vector functions).
 
 torch.sin on the CPU is MKL's vector sine, which runs at ~1 G values/s on AMD EPYC (against ~3 on Intel); libmvec's
-AVX-512 sinf runs at ~5.5 G/s there, and sines and cosines are half of a SIREN step's counted arithmetic. The C
-source is compiled on first use with the system gcc (well under a second, no torch headers) into
-`$CINR_CACHE_DIR` (default `~/.cache/cinr`), under a name keyed by a hash of the source, flags and CPU features, and
-loaded with ctypes.
+AVX-512 sinf runs at ~5 G/s there (sines and cosines were two thirds of a SIREN step's arithmetic limit at torch.sin's
+rate). The C source is compiled on first use with the system gcc (0.3 s, no torch headers) into `$CINR_CACHE_DIR`
+(default `~/.cache/cinr`), under a name keyed by a hash of the source, flags and CPU features, and loaded with
+ctypes.
 
 The `bind_*` functions bind an op to the fused step's fixed buffers once (converting the kernel's arguments once),
 and route: float32 CPU tensors whose last dimension is contiguous (after broadcasting) go to the kernel; anything
