@@ -7,12 +7,15 @@ ARG VARIANT=cuda
 # CUDA runtime base: the torch wheel brings its own CUDA libraries, the base image brings the driver glue and
 # cuDNN-compatible system libraries. Ubuntu 24.04 ships Python 3.12.
 FROM nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04 AS base-cuda
-RUN apt-get update && apt-get install -y --no-install-recommends python3 python3-venv ca-certificates \
+RUN apt-get update && apt-get install -y --no-install-recommends python3 python3-venv ca-certificates gcc libc6-dev \
     && rm -rf /var/lib/apt/lists/*
 ENV TORCH_INDEX_URL=""
 
 # CPU base: Debian's Python 3.11 image; torch comes from the CPU-only wheel index (no CUDA libraries).
 FROM python:3.11-slim-bookworm AS base-cpu
+# gcc + libc headers: inr.native compiles its libmvec sine kernel on first use (without them fitting falls back to
+# torch.sin, 2-3x slower on AMD CPUs).
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev && rm -rf /var/lib/apt/lists/*
 ENV TORCH_INDEX_URL="https://download.pytorch.org/whl/cpu"
 
 FROM base-${VARIANT}
