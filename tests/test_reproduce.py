@@ -57,3 +57,5 @@ def test_it_reads_augment_and_encoder_overrides():
     assert _overrides(["intensity_prob=0.5", "max_gain=2"], inr.AugmentPolicy, "--augment") == {
         "intensity_prob": 0.5, "max_gain": 2.0}
     assert _overrides(["layers=3"], EncoderConfig, "--encoder") == {"layers": 3}
+    with pytest.raises(SystemExit, match="not a valid int"):
+        _overrides(["layers=3.7"], EncoderConfig, "--encoder")

@@ -151,7 +151,7 @@ def _overrides(pairs: list[str], cls, flag: str) -> dict:
             raise SystemExit(f"{flag} {pair!r}: expected KEY=VALUE with KEY one of {', '.join(sorted(fields))}")
         kind = type(getattr(cls(), key))
         try:
-            out[key] = kind(float(text)) if kind is not str else text
+            out[key] = text if kind is str else kind(text)  # int("3.7") fails instead of truncating
         except ValueError:
             raise SystemExit(f"{flag} {pair!r}: {text!r} is not a valid {kind.__name__}") from None
     return out
