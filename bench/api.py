@@ -112,11 +112,16 @@ def train_encoder(env: dict[str, str], args) -> int:
               f"({time.monotonic() - t0:.0f} s)", flush=True)
         return simclr.pk
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+        stop(worker, timeout=30)
+
+
+def stop(process: subprocess.Popen, timeout: float) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within `timeout` seconds."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
 
 
 def weight_files(spec_dict: dict, count: int) -> list[bytes]:
@@ -303,11 +308,7 @@ def measure_server(env: dict[str, str], run_id: int, token: str, threads: int, a
             one_times = timed(embed_one, args.requests, args.max_seconds)
             batch_times = timed(embed_batch, args.batches, args.max_seconds)
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop(server, timeout=10)
     sample = answers["one"]
     return {
         "encoder_run": run_id,

@@ -230,8 +230,8 @@ class AugmentDraw:
     noise_std: torch.Tensor  # [B], 0 where no noise
     dropout: torch.Tensor  # [B], 0 where no dropout
     permute: torch.Tensor  # [B] bool
-    gain: torch.Tensor | None = None  # [B], 1 where the intensity is unchanged (None: unchanged everywhere)
-    offset: torch.Tensor | None = None  # [B], 0 where the intensity is unchanged
+    gain: torch.Tensor  # [B], 1 where the intensity is unchanged
+    offset: torch.Tensor  # [B], 0 where the intensity is unchanged
 
 
 def sample_augmentation(policy: AugmentPolicy, batch: int, generator: torch.Generator | None = None,
@@ -278,7 +278,7 @@ def apply_augmentation(spec: FieldSpec, params: Params, draw: AugmentDraw,
     out = rotate(spec, params, draw.angle.to(device))
     out = scale(spec, out, draw.factor.to(device))
     out = translate(spec, out, draw.shift.to(device))
-    if draw.gain is not None and bool(((draw.gain != 1) | (draw.offset != 0)).any()):
+    if bool(((draw.gain != 1) | (draw.offset != 0)).any()):
         out = intensity(spec, out, draw.gain.to(device), draw.offset.to(device))
     if bool(draw.permute.any()):
         perms = random_permutations(spec, batch, generator, device=device)

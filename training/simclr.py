@@ -43,11 +43,13 @@ class SimCLRConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> SimCLRConfig:
-        d = dict(d)
-        enc = EncoderConfig.from_dict(d.pop("encoder", {}))
-        aug = inr.AugmentPolicy(**d.pop("augment", {}))
-        opt = OptimConfig(**d.pop("optim", {}))
-        return cls(encoder=enc, augment=aug, optim=opt, **d)
+        return cls(**nested_configs(d))
+
+
+def nested_configs(d: dict) -> dict:
+    """A saved training config (`to_dict`) with its encoder, augment and optim parts made dataclasses again."""
+    return {**d, "encoder": EncoderConfig.from_dict(d.get("encoder", {})),
+            "augment": inr.AugmentPolicy(**d.get("augment", {})), "optim": OptimConfig(**d.get("optim", {}))}
 
 
 class SimCLRModel(nn.Module):

@@ -14,7 +14,7 @@ import inr
 from training.data import INRDataset
 from training.encoder import EncoderConfig, RelationalTransformer
 from training.loop import OnStep, OptimConfig, TrainResult, seed_everything, train_loop
-from training.simclr import training_rows
+from training.simclr import nested_configs, training_rows
 
 
 @dataclass
@@ -37,11 +37,7 @@ class SupervisedConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> SupervisedConfig:
-        d = dict(d)
-        enc = EncoderConfig.from_dict(d.pop("encoder", {}))
-        aug = inr.AugmentPolicy(**d.pop("augment", {}))
-        opt = OptimConfig(**d.pop("optim", {}))
-        return cls(encoder=enc, augment=aug, optim=opt, **d)
+        return cls(**nested_configs(d))
 
 
 class Classifier(nn.Module):
