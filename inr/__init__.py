@@ -17,6 +17,7 @@ from inr.augment import (
     scale,
     translate,
 )
+from inr.canonical import canonicalize
 from inr.device import default_device
 from inr.fields import Params, check_params, evaluate, grid, init, nyquist, pixel_spacing, render
 from inr.fit import DEFAULT_FIT, FitCancelled, FitDefaults, FitResult, band_limit, fit, psnr
@@ -37,7 +38,7 @@ __all__ = [
     "AugmentDraw", "AugmentPolicy", "add_noise", "apply_augmentation", "dropout", "intensity", "output_layer",
     "random_augment", "rotate",
     "sample_augmentation", "scale", "translate",
-    "apply_permutations", "node_permutation", "permute", "random_permutations",
+    "apply_permutations", "canonicalize", "node_permutation", "permute", "random_permutations",
     # weight files (inr-transform)
     "InvalidWeights", "load", "params_from_arrays", "save",
 ]

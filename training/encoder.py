@@ -48,6 +48,9 @@ class EncoderConfig:
     feature_dim: int = 128  # width of the encoder's output features
     dropout: float = 0.0
     probe_points: int = 0  # > 0: add probe features at this many learned coordinates (extension, off by default)
+    # Move every INR to the canonical representative of its sign/phase/scale orbit (`inr.canonicalize`) before
+    # encoding: exact, weights only, and it removes the symmetries that permutation invariance leaves.
+    canonicalize: bool = False
 
     def __post_init__(self) -> None:
         if self.d_attn % self.heads != 0:
@@ -236,6 +239,8 @@ class RelationalTransformer(nn.Module):
         """Standardise inputs with per-group mean and std measured on (up to `max_inrs` of) `params`."""
         inr.check_params(self.spec, params)
         take = {k: v[:max_inrs].to(self.node_mean.device, torch.float64) for k, v in params.items()}
+        if self.config.canonicalize:
+            take = inr.canonicalize(self.spec, take)
         g = inr.to_graph(self.spec, take, dense=False)
         nodes, edges = g.node_features, g.edge_values  # [B, N, Fn], [B, E, Fe]
         for layer in range(len(self.layer_sizes)):
@@ -281,6 +286,8 @@ class RelationalTransformer(nn.Module):
         INRs on CPU (bench/encoder.py). With autograd (training) the batch runs whole."""
         dtype = self.node_mean.dtype
         params = {k: v.to(self.node_mean.device, dtype) for k, v in params.items()}
+        if self.config.canonicalize:
+            params = inr.canonicalize(self.spec, params)
         batch = next(iter(params.values())).shape[0]
         chunk = max(1, INFERENCE_EDGES // self.num_edges)
         if torch.is_grad_enabled() or batch <= chunk:

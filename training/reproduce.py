@@ -151,7 +151,12 @@ def _overrides(pairs: list[str], cls, flag: str) -> dict:
             raise SystemExit(f"{flag} {pair!r}: expected KEY=VALUE with KEY one of {', '.join(sorted(fields))}")
         kind = type(getattr(cls(), key))
         try:
-            out[key] = text if kind is str else kind(text)  # int("3.7") fails instead of truncating
+            if kind is bool:  # bool("false") is True
+                if text.lower() not in ("true", "false", "1", "0"):
+                    raise ValueError(text)
+                out[key] = text.lower() in ("true", "1")
+            else:
+                out[key] = text if kind is str else kind(text)  # int("3.7") fails instead of truncating
         except ValueError:
             raise SystemExit(f"{flag} {pair!r}: {text!r} is not a valid {kind.__name__}") from None
     return out
