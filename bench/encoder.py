@@ -3,6 +3,7 @@ run in the same process, and where the time goes.
 
     .venv/bin/python -m bench.encoder                      # default EncoderConfig, batch 64, both architectures
     .venv/bin/python -m bench.encoder --batch 128 --threads 2 --config '{"d_node": 32, "layers": 1}'
+    .venv/bin/python -m bench.encoder --device cuda --batch 1024      # on a GPU
 
 Baseline: the same model, the same weights, the same maths, with messages laid out as a flat edge list (gather node
 projections per edge with index_select, softmax and aggregation per receiver with scatter/index_add), the usual way
@@ -10,6 +11,8 @@ to run attention along the edges of a sparse graph. `training.encoder` instead k
 one dense block [B, out, in, d] (an MLP's graph is a chain of full bipartite blocks), so everything is broadcast
 arithmetic and batched matrix products. Both only touch the E existing edges, never the N x N pairs. The bench
 checks that both give the same features, then alternates them --repeats times and prints the median ratio.
+With --device cuda the encoder, the batch and the baseline run on the GPU, and the clocks are read after
+torch.cuda.synchronize().
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import numpy as np
 import torch
 
 import inr
+from bench.fit import CPU, parse_device
 from training import encoder as encoder_module
 from training.encoder import EncoderConfig, RelationalTransformer, RTLayer
 
@@ -81,15 +85,26 @@ def edge_list_forward(model: RelationalTransformer, params: inr.Params) -> torch
     return model.readout(model._pool(hs, es))
 
 
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def _time(fn, params) -> float:
+    device = next(iter(params.values())).device
+    _sync(device)
     t0 = time.perf_counter()
     fn(params).square().mean().backward()
+    _sync(device)
     return time.perf_counter() - t0
 
 
 def _time_forward(model: RelationalTransformer, params: inr.Params) -> float:
+    device = next(iter(params.values())).device
+    _sync(device)
     t0 = time.perf_counter()
     model.encode_params(params)
+    _sync(device)
     return time.perf_counter() - t0
 
 
@@ -103,10 +118,11 @@ def _chunking_off():
         encoder_module.INFERENCE_EDGES = saved
 
 
-def bench_arch(spec: inr.FieldSpec, cfg: EncoderConfig, batch: int, repeats: int, profile: bool) -> None:
+def bench_arch(spec: inr.FieldSpec, cfg: EncoderConfig, batch: int, repeats: int, profile: bool,
+               device: torch.device = CPU) -> None:
     torch.manual_seed(0)
-    model = RelationalTransformer(spec, cfg)
-    params = inr.init(spec, batch, seed=0)
+    model = RelationalTransformer(spec, cfg).to(device)
+    params = inr.init(spec, batch, seed=0, device=device)
     model.set_normalization(params)
     layout = inr.graph_layout(spec)
     n_par = sum(p.numel() for p in model.parameters())
@@ -141,12 +157,17 @@ def bench_arch(spec: inr.FieldSpec, cfg: EncoderConfig, batch: int, repeats: int
           f"{max(1, encoder_module.INFERENCE_EDGES // model.num_edges)} INRs, {batch / w:.1f} INRs/s whole batch "
           f"in one pass; ratio {w / c:.2f}x (median of {repeats})")
     if profile:
-        with torch.profiler.profile() as prof:
+        activities = [torch.profiler.ProfilerActivity.CPU]
+        if device.type == "cuda":
+            activities.append(torch.profiler.ProfilerActivity.CUDA)
+        with torch.profiler.profile(activities=activities) as prof:
             model.zero_grad(set_to_none=True)
             _time(model.encode_params, params)
-        table = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12)
-        print("where the time goes (torch.profiler, one forward+backward, by self CPU time):")
-        print("\n".join(line[:120] for line in table.splitlines()))
+        key, what = ("self_device_time_total", "GPU") if device.type == "cuda" else ("self_cpu_time_total", "CPU")
+        table = prof.key_averages().table(sort_by=key, row_limit=12)
+        print(f"where the time goes (torch.profiler, one forward+backward, by self {what} time):")
+        width = None if device.type == "cuda" else 120  # the CUDA columns come after the CPU ones
+        print("\n".join(line[:width] for line in table.splitlines()))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,14 +178,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--config", default="{}", help="EncoderConfig fields as JSON (default: the defaults)")
     parser.add_argument("--no-profile", action="store_true")
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda, cuda:0, ...: where both run")
     args = parser.parse_args(argv)
+    device = parse_device(parser, args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = EncoderConfig.from_dict(json.loads(args.config))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; EncoderConfig {cfg.to_dict()}")
+    if device.type == "cuda":
+        print(f"device {device} ({torch.cuda.get_device_name(device)})")
     specs = {"siren": inr.FieldSpec.siren(1), "mfn": inr.FieldSpec.mfn(1)}
     for arch in (["siren", "mfn"] if args.arch == "both" else [args.arch]):
-        bench_arch(specs[arch], cfg, args.batch, args.repeats, not args.no_profile)
+        bench_arch(specs[arch], cfg, args.batch, args.repeats, not args.no_profile, device)
     return 0
 
 

@@ -3,12 +3,18 @@ process, and against this machine's arithmetic limit (matrix-product rate and ve
 
     .venv/bin/python -m bench.fit                      # both architectures, 64 images, default steps and lr
     .venv/bin/python -m bench.fit --arch mfn --n 128 --steps 1000 --threads 2
+    .venv/bin/python -m bench.fit --device cuda --n 1024 --baseline-n 4   # on a GPU
 
 Printed per architecture: INRs per second and mean / min PSNR of `inr.fit` and of one INR at a time (a plain
 nn.Module + torch.optim.Adam, same steps, same thread count), alternated --repeats times, with the median ratio; the
 same for a straightforward batched autograd loop (evaluate + backward + torch.optim.Adam on stacked weights); FLOPs
 and sines of one step; the fraction of the arithmetic limit reached. The limit's sine rate is that of the sine the fit
 uses (`inr.native`: glibc's vector sine when its kernel is on, else torch.sin); torch.sin's rate is printed too.
+
+With --device cuda everything (inr.fit and both baselines: coordinates, targets, models, initial weights) runs on
+the GPU, after one untimed warm-up of each; the clocks are read after torch.cuda.synchronize(), the rates are wall
+rates, and the batched autograd baseline fits all --n images (as inr.fit does). The CPU-only parts (rates per
+CPU-second, the arithmetic limit, the native sine path) are skipped.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from inr import native
 from inr.fit import _targets, default_chunk_size
 
 PIXELS = 28 * 28
+CPU = torch.device("cpu")
 
 
 def mnist(n: int) -> torch.Tensor:
@@ -76,14 +83,24 @@ class MFN(nn.Module):
         return z
 
 
-def one_at_a_time(spec: inr.FieldSpec, images: torch.Tensor, steps: int, lr: float, anti_alias: bool):
-    coords = inr.grid(28, 28)
+def sync(device: torch.device) -> None:
+    """Waits for the device's queued work, so that a clock read after it counts that work (nothing on the CPU)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def one_at_a_time(spec: inr.FieldSpec, images: torch.Tensor, steps: int, lr: float, anti_alias: bool,
+                  device: torch.device = CPU):
+    coords = inr.grid(28, 28, device=device)
     limit = [f / max(spec.filters, 1) for f in inr.nyquist(28, 28)]
     psnrs = []
+    images = images.to(device)
+    sync(device)
     started, cpu = time.perf_counter(), time.process_time()
     for image in images:
-        start = inr.init(spec, 1, seed=0, grid_size=28)
+        start = inr.init(spec, 1, seed=0, grid_size=28, device=device)
         model = Siren(spec, start) if spec.arch == "siren" else MFN(spec, start)
+        model.to(device)
         opt = torch.optim.Adam(model.parameters(), lr=lr)
         target = image.reshape(-1, 1)
         for _ in range(steps):
@@ -98,16 +115,21 @@ def one_at_a_time(spec: inr.FieldSpec, images: torch.Tensor, steps: int, lr: flo
                             f.weight[:, axis].clamp_(-limit[axis], limit[axis])
         with torch.no_grad():
             psnrs.append(-10 * math.log10(float((model(coords) - target).square().mean())))
+    sync(device)
     return time.perf_counter() - started, time.process_time() - cpu, torch.tensor(psnrs)
 
 
-def batched_autograd(spec: inr.FieldSpec, images: torch.Tensor, steps: int, lr: float, anti_alias: bool):
+def batched_autograd(spec: inr.FieldSpec, images: torch.Tensor, steps: int, lr: float, anti_alias: bool,
+                     device: torch.device = CPU):
     """The straightforward batched loop: inr.evaluate on stacked weights, autograd, torch.optim.Adam."""
+    images = images.to(device)
+    sync(device)
     started, cpu = time.perf_counter(), time.process_time()
-    start = inr.init(spec, len(images), seeds=[0] * len(images), grid_size=28)  # seed 0 for every image, as inr.fit
+    # seed 0 for every image, as inr.fit
+    start = inr.init(spec, len(images), seeds=[0] * len(images), grid_size=28, device=device)
     params = {name: t.requires_grad_() for name, t in start.items()}
     opt = torch.optim.Adam(params.values(), lr=lr)
-    coords, target = inr.grid(28, 28), _targets(images, 1)
+    coords, target = inr.grid(28, 28, device=device), _targets(images, 1)
     limit = [f / max(spec.filters, 1) for f in inr.nyquist(28, 28)]
     for _ in range(steps):
         opt.zero_grad()
@@ -119,6 +141,7 @@ def batched_autograd(spec: inr.FieldSpec, images: torch.Tensor, steps: int, lr: 
                 _clamp_band(spec, params, limit)
     with torch.no_grad():
         mse = (inr.evaluate(spec, params, coords) - target).square().mean(dim=(1, 2))
+    sync(device)
     return time.perf_counter() - started, time.process_time() - cpu, -10 * torch.log10(mse)
 
 
@@ -176,12 +199,75 @@ def machine_rates(spec: inr.FieldSpec, batch: int) -> tuple[float, float, float]
     return bmm, fit_sin, torch_sin
 
 
-def profile_step(spec: inr.FieldSpec, images: torch.Tensor) -> None:
+def profile_step(spec: inr.FieldSpec, images: torch.Tensor, device: torch.device = CPU) -> None:
     from torch.profiler import ProfilerActivity, profile
 
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
-        inr.fit(spec, images, steps=50, device="cpu", anti_alias=spec.arch == "mfn")
-    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=14))
+    cuda = device.type == "cuda"
+    if cuda:  # warm-up: CUDA init and kernel loading are not what this profile is for
+        inr.fit(spec, images, steps=3, device=device, anti_alias=spec.arch == "mfn")
+    activities = [ProfilerActivity.CPU, ProfilerActivity.CUDA] if cuda else [ProfilerActivity.CPU]
+    with profile(activities=activities) as prof:
+        inr.fit(spec, images, steps=50, device=device, anti_alias=spec.arch == "mfn")
+        sync(device)
+    sort_by = "self_device_time_total" if cuda else "self_cpu_time_total"
+    print(prof.key_averages().table(sort_by=sort_by, row_limit=14))
+
+
+def timed_fit(spec: inr.FieldSpec, images: torch.Tensor, steps: int, lr: float, anti_alias: bool,
+              chunk: int | None, device: torch.device) -> tuple[float, inr.FitResult]:
+    """Wall seconds of inr.fit on the device (synchronised before both clock reads), and its result."""
+    sync(device)
+    started = time.perf_counter()
+    result = inr.fit(spec, images, steps=steps, lr=lr, anti_alias=anti_alias, device=device, chunk_size=chunk)
+    sync(device)
+    return time.perf_counter() - started, result
+
+
+def run_cuda(arch: str, n: int, steps: int | None, lr: float | None, baseline_n: int, chunk: int | None,
+             repeats: int, device: torch.device) -> None:
+    """inr.fit against both baselines, all on the GPU: wall rates and their ratios (no CPU-only parts)."""
+    spec = inr.FieldSpec.siren() if arch == "siren" else inr.FieldSpec.mfn()
+    steps = inr.DEFAULT_FIT[arch].steps if steps is None else steps
+    lr = inr.DEFAULT_FIT[arch].lr if lr is None else lr
+    anti_alias = arch == "mfn"
+    images = mnist(n)
+    nb = min(n, max(baseline_n, 1))
+    print(f"== {arch}: {spec.to_json()}  {n} MNIST-5k images, {steps} steps, lr {lr}, anti_alias {anti_alias}, "
+          f"device {device} ({torch.cuda.get_device_name(device)}), torch {torch.__version__}")
+    print("CPU-only parts skipped on CUDA: rates per CPU-second, the arithmetic limit (machine rates, fused step "
+          "time), the native sine path")
+
+    # untimed warm-up of each (a few steps): CUDA init and kernel loading
+    warm = min(3, steps)
+    timed_fit(spec, images[:nb], warm, lr, anti_alias, chunk, device)
+    one_at_a_time(spec, images[:1], warm, lr, anti_alias, device)
+    batched_autograd(spec, images[:nb], warm, lr, anti_alias, device)
+
+    ratios, rates = [], []
+    for r in range(repeats):
+        seconds, result = timed_fit(spec, images, steps, lr, anti_alias, chunk, device)
+        rate = n / seconds
+        print(f"[{r + 1}] inr.fit        {rate:8.2f} INRs/s   PSNR mean {result.psnr.mean():.2f} dB, "
+              f"min {result.psnr.min():.2f}   ({n} INRs, {seconds:.2f} s)")
+        seconds, _, psnr = one_at_a_time(spec, images[:nb], steps, lr, anti_alias, device)
+        one_rate = nb / seconds
+        print(f"[{r + 1}] one at a time  {one_rate:8.2f} INRs/s   PSNR mean {psnr.mean():.2f} dB   ({nb} INRs);  "
+              f"ratio {rate / one_rate:.1f}x wall")
+        ratios.append(rate / one_rate)
+        rates.append(rate)
+    print(f"ratio inr.fit / one at a time, median of {repeats}: {np.median(ratios):.1f}x wall "
+          f"(range {min(ratios):.1f}-{max(ratios):.1f})")
+    if arch == "mfn":
+        band = inr.band_limit(spec, result.params).amax(dim=0).tolist()
+        nyq = inr.nyquist(28, 28)
+        leak = inr.out_of_band_energy(spec, result.params, 28, 28, factor=4)
+        print(f"band limit (max over INRs) rows {band[0]:.3f}, cols {band[1]:.3f}  vs Nyquist {nyq[0]:.3f}; "
+              f"4x render out-of-band energy mean {leak.mean():.2e}, max {leak.max():.2e}")
+
+    seconds, _, psnr = batched_autograd(spec, images, steps, lr, anti_alias, device)  # all n: both are batched
+    auto_rate = n / seconds
+    print(f"batched autograd   {auto_rate:8.2f} INRs/s   PSNR mean {psnr.mean():.2f} dB   ({n} INRs);  "
+          f"inr.fit (median) / batched autograd: {float(np.median(rates)) / auto_rate:.1f}x wall")
 
 
 def run(arch: str, n: int, steps: int | None, lr: float | None, baseline_n: int, chunk: int | None,
@@ -256,10 +342,30 @@ def fused_step_time(spec: inr.FieldSpec, images: torch.Tensor) -> float:
     return best_time(step) / batch
 
 
+def parse_device(parser: argparse.ArgumentParser, name: str) -> torch.device:
+    """--device as a torch.device (cuda with its index), or a parser error if it is not a usable CPU or GPU."""
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        parser.error(f"--device {name!r} is not a device (cpu, cuda, cuda:0, ...)")
+    if device.type == "cpu":
+        return device
+    if device.type != "cuda":
+        parser.error(f"--device {name!r}: only cpu and cuda[:N] are supported")
+    if not torch.cuda.is_available():
+        parser.error(f"--device {name!r}: CUDA is not available (torch {torch.__version__}, "
+                     f"torch.cuda.is_available() is False)")
+    index = torch.cuda.current_device() if device.index is None else device.index
+    if index >= torch.cuda.device_count():
+        parser.error(f"--device {name!r}: only {torch.cuda.device_count()} CUDA device(s)")
+    return torch.device("cuda", index)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--arch", choices=["siren", "mfn", "both"], default="both")
-    parser.add_argument("--n", type=int, default=64, help="MNIST-5k images to fit (one seed each)")
+    parser.add_argument("--n", type=int, default=64,
+                        help="MNIST-5k images to fit (one seed each); on a GPU use more, e.g. --n 1024 --baseline-n 4")
     parser.add_argument("--steps", type=int, default=None, help="default: inr.DEFAULT_FIT")
     parser.add_argument("--lr", type=float, default=None, help="default: inr.DEFAULT_FIT")
     parser.add_argument("--baseline-n", type=int, default=4, help="images for the one-at-a-time baseline")
@@ -267,15 +373,21 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads for inr.fit and the baselines alike")
     parser.add_argument("--repeats", type=int, default=3, help="alternations of inr.fit and the one-at-a-time loop")
     parser.add_argument("--profile", action="store_true", help="print where 50 steps of inr.fit spend their time")
+    parser.add_argument("--device", default="cpu",
+                        help="cpu (default) or cuda, cuda:0, ...: where inr.fit and both baselines run")
     args = parser.parse_args()
+    device = parse_device(parser, args.device)
     torch.set_num_threads(args.threads)
     os.environ["CINR_FIT_THREADS"] = str(args.threads)
     for arch in (["siren", "mfn"] if args.arch == "both" else [args.arch]):
         if args.profile:
             spec = inr.FieldSpec.siren() if arch == "siren" else inr.FieldSpec.mfn()
-            profile_step(spec, mnist(args.n))
+            profile_step(spec, mnist(args.n), device)
             continue
-        run(arch, args.n, args.steps, args.lr, args.baseline_n, args.chunk, args.repeats)
+        if device.type == "cuda":
+            run_cuda(arch, args.n, args.steps, args.lr, args.baseline_n, args.chunk, args.repeats, device)
+        else:
+            run(arch, args.n, args.steps, args.lr, args.baseline_n, args.chunk, args.repeats)
 
 
 if __name__ == "__main__":
