@@ -110,12 +110,12 @@ def _time_forward(model: RelationalTransformer, params: inr.Params) -> float:
 
 @contextlib.contextmanager
 def _chunking_off():
-    saved = encoder_module.INFERENCE_EDGES
-    encoder_module.INFERENCE_EDGES = 1 << 62
+    saved = encoder_module.INFERENCE_EDGES, encoder_module.INFERENCE_EDGES_GPU
+    encoder_module.INFERENCE_EDGES = encoder_module.INFERENCE_EDGES_GPU = 1 << 62
     try:
         yield
     finally:
-        encoder_module.INFERENCE_EDGES = saved
+        encoder_module.INFERENCE_EDGES, encoder_module.INFERENCE_EDGES_GPU = saved
 
 
 def bench_arch(spec: inr.FieldSpec, cfg: EncoderConfig, batch: int, repeats: int, profile: bool,

@@ -73,9 +73,12 @@ class EncoderConfig:
         return cls(**d)
 
 
-# Edges per forward pass when encoding without autograd (encode_params): a SIREN 2-32-32-1 (1,120 edges) runs 14
-# INRs at a time, an MFN 3x16 (624 edges) 26; the widest per-edge tensor is then ~16 MiB (8 * d_attn floats per edge).
+# Edges per forward pass when encoding without autograd (encode_params). CPU: a SIREN 2-32-32-1 (1,120 edges) runs
+# 14 INRs at a time, an MFN 3x16 (624 edges) 26; the widest per-edge tensor is then ~16 MiB (8 * d_attn floats per
+# edge), which stays in cache. A GPU wants the opposite (on an H100, 14-INR chunks ran ~35x slower than one pass of
+# 1,024): ~936 SIREN INRs per pass, the widest tensor ~1-2 GiB at d_attn 32-64.
 INFERENCE_EDGES = 16_384
+INFERENCE_EDGES_GPU = 1_048_576
 
 
 def _mlp(d_in: int, d_hidden: int, d_out: int) -> nn.Sequential:
@@ -281,15 +284,17 @@ class RelationalTransformer(nn.Module):
         """Features `[B, feature_dim]` of INRs given as params (dict of `[B, ...]` tensors).
 
         Without autograd (feature extraction, the model API) a large batch runs in chunks of about
-        INFERENCE_EDGES edges: the same features (each INR is encoded on its own), but every per-edge tensor stays
-        small enough for the CPU's caches and the allocator's reuse, ~1.3-1.6x faster for batches of 64 SIREN
-        INRs on CPU (bench/encoder.py). With autograd (training) the batch runs whole."""
+        INFERENCE_EDGES edges on a CPU (INFERENCE_EDGES_GPU elsewhere): the same features (each INR is encoded on
+        its own), but every per-edge tensor stays small enough for the CPU's caches and the allocator's reuse,
+        ~1.3-1.6x faster for batches of 64 SIREN INRs on CPU (bench/encoder.py). With autograd (training) the
+        batch runs whole."""
         dtype = self.node_mean.dtype
         params = {k: v.to(self.node_mean.device, dtype) for k, v in params.items()}
         if self.config.canonicalize:
             params = inr.canonicalize(self.spec, params)
         batch = next(iter(params.values())).shape[0]
-        chunk = max(1, INFERENCE_EDGES // self.num_edges)
+        edges = INFERENCE_EDGES if self.node_mean.device.type == "cpu" else INFERENCE_EDGES_GPU
+        chunk = max(1, edges // self.num_edges)
         if torch.is_grad_enabled() or batch <= chunk:
             return self(inr.to_graph(self.spec, params, dense=False), params)
         parts = []
