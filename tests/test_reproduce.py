@@ -59,3 +59,7 @@ def test_it_reads_augment_and_encoder_overrides():
     assert _overrides(["layers=3"], EncoderConfig, "--encoder") == {"layers": 3}
     with pytest.raises(SystemExit, match="not a valid int"):
         _overrides(["layers=3.7"], EncoderConfig, "--encoder")
+    assert _overrides(["canonicalize=false"], EncoderConfig, "--encoder") == {"canonicalize": False}
+    assert _overrides(["canonicalize=True"], EncoderConfig, "--encoder") == {"canonicalize": True}
+    with pytest.raises(SystemExit, match="not a valid bool"):
+        _overrides(["canonicalize=yes please"], EncoderConfig, "--encoder")
