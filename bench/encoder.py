@@ -153,8 +153,9 @@ def bench_arch(spec: inr.FieldSpec, cfg: EncoderConfig, batch: int, repeats: int
             with _chunking_off():
                 whole_t.append(_time_forward(model, params))
     c, w = float(np.median(chunked_t[1:])), float(np.median(whole_t[1:]))
+    edges = encoder_module.INFERENCE_EDGES if device.type == "cpu" else encoder_module.INFERENCE_EDGES_GPU
     print(f"forward only (feature extraction): {batch / c:.1f} INRs/s in chunks of "
-          f"{max(1, encoder_module.INFERENCE_EDGES // model.num_edges)} INRs, {batch / w:.1f} INRs/s whole batch "
+          f"{max(1, edges // model.num_edges)} INRs, {batch / w:.1f} INRs/s whole batch "
           f"in one pass; ratio {w / c:.2f}x (median of {repeats})")
     if profile:
         activities = [torch.profiler.ProfilerActivity.CPU]
