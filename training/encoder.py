@@ -49,8 +49,9 @@ class EncoderConfig:
     dropout: float = 0.0
     probe_points: int = 0  # > 0: add probe features at this many learned coordinates (extension, off by default)
     # Move every INR to the canonical representative of its sign/phase/scale orbit (`inr.canonicalize`) before
-    # encoding: exact, weights only, and it removes the symmetries that permutation invariance leaves.
-    canonicalize: bool = False
+    # encoding: exact, weights only, and it removes the symmetries that permutation invariance leaves. On by default:
+    # it raised the probe in 3 of the 4 cpu-preset cells (docs/RESULTS.md); configs saved before it existed load as off.
+    canonicalize: bool = True
 
     def __post_init__(self) -> None:
         if self.d_attn % self.heads != 0:
@@ -70,7 +71,8 @@ class EncoderConfig:
         unknown = set(d) - known
         if unknown:
             raise ValueError(f"unknown EncoderConfig fields: {sorted(unknown)}")
-        return cls(**d)
+        # Encoders saved before `canonicalize` existed were trained on raw weights: keep encoding them that way.
+        return cls(**{"canonicalize": False, **d})
 
 
 # Edges per forward pass when encoding without autograd (encode_params). CPU: a SIREN 2-32-32-1 (1,120 edges) runs
