@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def fmt(v):
-    v = [x for x in v if x is not None]
+    v = [x for x in v if x is not None and x == x]  # None or NaN: not run (e.g. --supervised-steps 0)
     if not v:
         return "not run"
     m = st.mean(v)
@@ -22,6 +22,14 @@ rows = [
     ("MFN, MNIST-5k, weights only (paper's setting)", "mfn-mnist5k-independent"),
     ("SIREN, CIFAR-10 5k, weights only (paper's setting)", "siren-cifar10-independent"),
     ("MFN, CIFAR-10 5k, weights only (paper's setting)", "mfn-cifar10-independent"),
+    ("SIREN, MNIST-5k, weights only, canonical sign/phase/scale", "siren-mnist5k-canonical-independent"),
+    ("MFN, MNIST-5k, weights only, canonical sign/phase/scale", "mfn-mnist5k-canonical-independent"),
+    ("SIREN, CIFAR-10 5k, weights only, canonical sign/phase/scale", "siren-cifar10-canonical-independent"),
+    ("MFN, CIFAR-10 5k, weights only, canonical sign/phase/scale", "mfn-cifar10-canonical-independent"),
+    ("SIREN, MNIST-5k, weights only, canonical, no augmentation (seed pairs only)",
+     "siren-mnist5k-canonical-noaug-independent"),
+    ("SIREN, CIFAR-10 5k, weights only, canonical, no augmentation (seed pairs only)",
+     "siren-cifar10-canonical-noaug-independent"),
     ("SIREN, MNIST-5k, + probe features at 128 points, SimCLR lr 5e-3 (extension)",
      "siren-mnist5k-probe128-lr5e-3-independent"),
     ("MFN, MNIST-5k, + probe features at 128 points, SimCLR lr 5e-3 (extension)",
