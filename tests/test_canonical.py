@@ -101,9 +101,15 @@ def test_it_makes_the_encoder_invariant_to_sign_and_phase(spec):
         torch.testing.assert_close(canon.encode_params(params), canon.encode_params(moved), rtol=0, atol=1e-6)
 
 
-def test_it_is_on_by_default_and_off_for_configs_saved_before_it_existed():
-    assert EncoderConfig().canonicalize
-    saved = EncoderConfig(layers=1).to_dict()
-    assert EncoderConfig.from_dict(saved).canonicalize
-    del saved["canonicalize"]  # a checkpoint config written before the field existed
-    assert not EncoderConfig.from_dict(saved).canonicalize
+def test_it_is_on_by_default_and_off_for_encoders_saved_before_it_existed(tmp_path):
+    from training.checkpoint import load_encoder, save_checkpoint
+
+    assert EncoderConfig().canonicalize and EncoderConfig.from_dict({"layers": 1}).canonicalize
+    spec = SPECS[0]
+    cfg = dict(d_node=16, d_edge=8, d_attn=8, heads=2, layers=1, d_ff=16, feature_dim=12)
+    model = RelationalTransformer(spec, EncoderConfig(**cfg, canonicalize=False))
+    old = EncoderConfig(**cfg).to_dict()
+    del old["canonicalize"]  # the config of a checkpoint written before the field existed
+    save_checkpoint(tmp_path / "old.safetensors", torch.nn.ModuleDict({"encoder": model}),
+                    {"spec": spec.to_dict(), "encoder": old})
+    assert not load_encoder(tmp_path / "old.safetensors").config.canonicalize

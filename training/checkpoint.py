@@ -139,7 +139,8 @@ def load_encoder(path: str | Path):
     ckpt = load_checkpoint(path)
     try:
         spec = inr.FieldSpec.from_dict(ckpt.config["spec"])
-        enc_cfg = EncoderConfig.from_dict(ckpt.config["encoder"])
+        # Encoders saved before `canonicalize` existed were trained on raw weights: keep encoding them that way.
+        enc_cfg = EncoderConfig.from_dict({"canonicalize": False, **ckpt.config["encoder"]})
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidCheckpoint(f"{path}: config lacks a valid spec/encoder ({exc})") from exc
     model = RelationalTransformer(spec, enc_cfg)

@@ -50,7 +50,8 @@ class EncoderConfig:
     probe_points: int = 0  # > 0: add probe features at this many learned coordinates (extension, off by default)
     # Move every INR to the canonical representative of its sign/phase/scale orbit (`inr.canonicalize`) before
     # encoding: exact, weights only, and it removes the symmetries that permutation invariance leaves. On by default:
-    # it raised the probe in 3 of the 4 cpu-preset cells (docs/RESULTS.md); configs saved before it existed load as off.
+    # it raised the probe in 3 of the 4 cpu-preset cells (docs/RESULTS.md). Checkpoints saved before it existed load
+    # with it off (training.checkpoint.load_encoder), as they were trained.
     canonicalize: bool = True
 
     def __post_init__(self) -> None:
@@ -71,8 +72,7 @@ class EncoderConfig:
         unknown = set(d) - known
         if unknown:
             raise ValueError(f"unknown EncoderConfig fields: {sorted(unknown)}")
-        # Encoders saved before `canonicalize` existed were trained on raw weights: keep encoding them that way.
-        return cls(**{"canonicalize": False, **d})
+        return cls(**d)
 
 
 # Edges per forward pass when encoding without autograd (encode_params). CPU: a SIREN 2-32-32-1 (1,120 edges) runs
