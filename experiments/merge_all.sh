@@ -9,7 +9,8 @@ for cell in mfn-mnist5k-independent mfn-mnist5k-shared mfn-mnist5k-probe16-indep
     siren-mnist5k-probe64-lr5e-3-independent siren-cifar10-probe64-lr5e-3-independent \
     siren-mnist5k-canonical-independent mfn-mnist5k-canonical-independent \
     siren-cifar10-canonical-independent mfn-cifar10-canonical-independent \
-    siren-mnist5k-canonical-noaug-independent siren-cifar10-canonical-noaug-independent; do
+    siren-mnist5k-canonical-noaug-independent siren-cifar10-canonical-noaug-independent \
+    mfn-mnist5k-canonical-noaug-independent mfn-cifar10-canonical-noaug-independent; do
   files=$(ls "$RUNS"/$cell-seed*.json 2>/dev/null)
   [ -z "$files" ] && { echo "== $cell: no finished seed"; continue; }
   echo "== $cell: $files"
