@@ -213,6 +213,23 @@ def profile_step(spec: inr.FieldSpec, images: torch.Tensor, device: torch.device
     print(prof.key_averages().table(sort_by=sort_by, row_limit=14))
 
 
+def _setup(arch: str, n: int, steps: int | None, lr: float | None, baseline_n: int):
+    """(spec, steps, lr, anti_alias, images, baseline images) of one architecture's run, defaults filled in."""
+    spec = inr.FieldSpec.siren() if arch == "siren" else inr.FieldSpec.mfn()
+    steps = inr.DEFAULT_FIT[arch].steps if steps is None else steps
+    lr = inr.DEFAULT_FIT[arch].lr if lr is None else lr
+    return spec, steps, lr, arch == "mfn", mnist(n), min(n, max(baseline_n, 1))
+
+
+def print_band(spec: inr.FieldSpec, params: inr.Params) -> None:
+    """The fitted MFNs' band limit against Nyquist, and the energy a 4x render shows outside the grid's band."""
+    band = inr.band_limit(spec, params).amax(dim=0).tolist()
+    nyq = inr.nyquist(28, 28)
+    leak = inr.out_of_band_energy(spec, params, 28, 28, factor=4)
+    print(f"band limit (max over INRs) rows {band[0]:.3f}, cols {band[1]:.3f}  vs Nyquist {nyq[0]:.3f}; "
+          f"4x render out-of-band energy mean {leak.mean():.2e}, max {leak.max():.2e}")
+
+
 def timed_fit(spec: inr.FieldSpec, images: torch.Tensor, steps: int, lr: float, anti_alias: bool,
               chunk: int | None, device: torch.device) -> tuple[float, inr.FitResult]:
     """Wall seconds of inr.fit on the device (synchronised before both clock reads), and its result."""
@@ -226,12 +243,7 @@ def timed_fit(spec: inr.FieldSpec, images: torch.Tensor, steps: int, lr: float, 
 def run_cuda(arch: str, n: int, steps: int | None, lr: float | None, baseline_n: int, chunk: int | None,
              repeats: int, device: torch.device) -> None:
     """inr.fit against both baselines, all on the GPU: wall rates and their ratios (no CPU-only parts)."""
-    spec = inr.FieldSpec.siren() if arch == "siren" else inr.FieldSpec.mfn()
-    steps = inr.DEFAULT_FIT[arch].steps if steps is None else steps
-    lr = inr.DEFAULT_FIT[arch].lr if lr is None else lr
-    anti_alias = arch == "mfn"
-    images = mnist(n)
-    nb = min(n, max(baseline_n, 1))
+    spec, steps, lr, anti_alias, images, nb = _setup(arch, n, steps, lr, baseline_n)
     print(f"== {arch}: {spec.to_json()}  {n} MNIST-5k images, {steps} steps, lr {lr}, anti_alias {anti_alias}, "
           f"device {device} ({torch.cuda.get_device_name(device)}), torch {torch.__version__}")
     print("CPU-only parts skipped on CUDA: rates per CPU-second, the arithmetic limit (machine rates, fused step "
@@ -258,11 +270,7 @@ def run_cuda(arch: str, n: int, steps: int | None, lr: float | None, baseline_n:
     print(f"ratio inr.fit / one at a time, median of {repeats}: {np.median(ratios):.1f}x wall "
           f"(range {min(ratios):.1f}-{max(ratios):.1f})")
     if arch == "mfn":
-        band = inr.band_limit(spec, result.params).amax(dim=0).tolist()
-        nyq = inr.nyquist(28, 28)
-        leak = inr.out_of_band_energy(spec, result.params, 28, 28, factor=4)
-        print(f"band limit (max over INRs) rows {band[0]:.3f}, cols {band[1]:.3f}  vs Nyquist {nyq[0]:.3f}; "
-              f"4x render out-of-band energy mean {leak.mean():.2e}, max {leak.max():.2e}")
+        print_band(spec, result.params)
 
     seconds, _, psnr = batched_autograd(spec, images, steps, lr, anti_alias, device)  # all n: both are batched
     auto_rate = n / seconds
@@ -272,12 +280,7 @@ def run_cuda(arch: str, n: int, steps: int | None, lr: float | None, baseline_n:
 
 def run(arch: str, n: int, steps: int | None, lr: float | None, baseline_n: int, chunk: int | None,
         repeats: int) -> None:
-    spec = inr.FieldSpec.siren() if arch == "siren" else inr.FieldSpec.mfn()
-    steps = inr.DEFAULT_FIT[arch].steps if steps is None else steps
-    lr = inr.DEFAULT_FIT[arch].lr if lr is None else lr
-    anti_alias = arch == "mfn"
-    images = mnist(n)
-    nb = min(n, max(baseline_n, 1))
+    spec, steps, lr, anti_alias, images, nb = _setup(arch, n, steps, lr, baseline_n)
     print(f"== {arch}: {spec.to_json()}  {n} MNIST-5k images, {steps} steps, lr {lr}, anti_alias {anti_alias}, "
           f"torch threads {torch.get_num_threads()}, load average {os.getloadavg()[0]:.1f}")
     print(f"sine and cosine of the fit: {native.sine_path()}")
@@ -304,11 +307,7 @@ def run(arch: str, n: int, steps: int | None, lr: float | None, baseline_n: int,
           f"(range {min(cpu_ratios):.1f}-{max(cpu_ratios):.1f})")
     cpu_rate = float(np.median(cpu_rates))
     if arch == "mfn":
-        band = inr.band_limit(spec, result.params).amax(dim=0).tolist()
-        nyq = inr.nyquist(28, 28)
-        leak = inr.out_of_band_energy(spec, result.params, 28, 28, factor=4)
-        print(f"band limit (max over INRs) rows {band[0]:.3f}, cols {band[1]:.3f}  vs Nyquist {nyq[0]:.3f}; "
-              f"4x render out-of-band energy mean {leak.mean():.2e}, max {leak.max():.2e}")
+        print_band(spec, result.params)
 
     na = min(n, 4 * nb)
     seconds, cpu, psnr = batched_autograd(spec, images[:na], steps, lr, anti_alias)
