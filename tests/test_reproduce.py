@@ -51,6 +51,8 @@ def test_it_rejects_bad_arguments():
         main(["--dataset", "digits", "--arch", "siren", "--augment", "intensity_probability=0.5"])
     with pytest.raises(SystemExit, match="not a valid int"):
         main(["--dataset", "digits", "--arch", "siren", "--encoder", "layers=three"])
+    with pytest.raises(SystemExit):
+        main(["--dataset", "digits", "--arch", "siren", "--simclr-steps", "-1"])
 
 
 def test_it_reads_augment_and_encoder_overrides():
@@ -63,3 +65,20 @@ def test_it_reads_augment_and_encoder_overrides():
     assert _overrides(["canonicalize=True"], EncoderConfig, "--encoder") == {"canonicalize": True}
     with pytest.raises(SystemExit, match="not a valid bool"):
         _overrides(["canonicalize=yes please"], EncoderConfig, "--encoder")
+
+
+def test_it_runs_the_supervised_baseline_alone_when_simclr_steps_is_0(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for c in ("a", "b"):
+        (tmp_path / "images" / c).mkdir(parents=True)
+        for i in range(5):
+            Image.fromarray(rng.integers(0, 255, (8, 8), dtype=np.uint8)).save(tmp_path / "images" / c / f"{i}.png")
+    out = tmp_path / "out.json"
+    assert main(["--dataset", str(tmp_path / "images"), "--arch", "siren", "--preset", "smoke", "--quiet",
+                 "--simclr-steps", "0", "--supervised-steps", "2", "--cache-dir", str(tmp_path / "cache"),
+                 "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert np.isnan(result["contrastive_probe_acc"][0]) and result["simclr_final"] == [None]
+    assert 0.0 <= result["supervised_acc"][0] <= 100.0 and result["config"]["simclr"] is None

@@ -197,19 +197,21 @@ def run(args) -> dict:
         enc_cfg = dataclasses.replace(preset.encoder, probe_points=args.probe_points,
                                       **_overrides(args.encoder, EncoderConfig, "--encoder"))
         policy = inr.AugmentPolicy(**_overrides(args.augment, inr.AugmentPolicy, "--augment"))
-        simclr_cfg = SimCLRConfig(encoder=enc_cfg, augment=policy,
-                                  optim=OptimConfig(lr=_given(args.simclr_lr, preset.simclr_lr),
-                                                    warmup_steps=preset.warmup_steps),
-                                  temperature=_given(args.temperature, preset.temperature),
-                                  batch_size=preset.simclr_batch, steps=_given(args.simclr_steps, preset.simclr_steps),
-                                  seed=seed)
-        every = max(1, simclr_cfg.steps // 10)
-        res = pretrain(train, simclr_cfg, device=device, on_step=lambda s, m, every=every, seed=seed: log(
-            f"  simclr seed {seed} step {s}: loss {m['loss']:.3f} top1 {m['top1']:.3f} top5 {m['top5']:.3f}")
-            if s % every == 0 else None)
-        contrastive = probe_accuracy(res.encoder, train, test, device)
-        last = res.history[-1]
-        log(f"seed {seed}: contrastive probe {contrastive:.2f} % (SimCLR {res.seconds:.0f} s)")
+        simclr_steps = _given(args.simclr_steps, preset.simclr_steps)
+        contrastive, last = float("nan"), None  # --simclr-steps 0: the supervised baseline (and the others) alone
+        if simclr_steps > 0:
+            simclr_cfg = SimCLRConfig(encoder=enc_cfg, augment=policy,
+                                      optim=OptimConfig(lr=_given(args.simclr_lr, preset.simclr_lr),
+                                                        warmup_steps=preset.warmup_steps),
+                                      temperature=_given(args.temperature, preset.temperature),
+                                      batch_size=preset.simclr_batch, steps=simclr_steps, seed=seed)
+            every = max(1, simclr_cfg.steps // 10)
+            res = pretrain(train, simclr_cfg, device=device, on_step=lambda s, m, every=every, seed=seed: log(
+                f"  simclr seed {seed} step {s}: loss {m['loss']:.3f} top1 {m['top1']:.3f} top5 {m['top5']:.3f}")
+                if s % every == 0 else None)
+            contrastive = probe_accuracy(res.encoder, train, test, device)
+            last = res.history[-1]
+            log(f"seed {seed}: contrastive probe {contrastive:.2f} % (SimCLR {res.seconds:.0f} s)")
 
         seed_everything(seed)
         random_enc = RelationalTransformer(spec, enc_cfg)
@@ -233,7 +235,7 @@ def run(args) -> dict:
         out["supervised_acc"].append(sup_acc)
         out["random_encoder_probe_acc"].append(random_acc)
         out["raw_weights_probe_acc"].append(raw)
-        out["simclr_final"].append({"loss": last["loss"], "top1": last["top1"], "top5": last["top5"]})
+        out["simclr_final"].append({"loss": last["loss"], "top1": last["top1"], "top5": last["top5"]} if last else None)
         out["seconds_per_seed"].append(time.perf_counter() - t_seed)
 
     out.update({
@@ -326,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
                              "shared: seed s starts from the same initialisation for every image")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: $CINR_DEVICE or auto)")
     parser.add_argument("--temperature", type=float, default=None)
-    parser.add_argument("--simclr-steps", type=int, default=None)
+    parser.add_argument("--simclr-steps", type=int, default=None, help="0 skips SimCLR and the contrastive probe")
     parser.add_argument("--supervised-steps", type=int, default=None, help="0 skips the supervised baseline")
     parser.add_argument("--simclr-lr", type=float, default=None)
     parser.add_argument("--supervised-lr", type=float, default=None)
@@ -344,6 +346,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.seeds < 1:
         parser.error("--seeds must be >= 1")
+    for flag, value in (("--simclr-steps", args.simclr_steps), ("--supervised-steps", args.supervised_steps)):
+        if value is not None and value < 0:
+            parser.error(f"{flag} must be >= 0, got {value}")
     _overrides(args.augment, inr.AugmentPolicy, "--augment")  # bad KEY=VALUE fails now, not after the fit
     _overrides(args.encoder, EncoderConfig, "--encoder")
     if args.threads:
