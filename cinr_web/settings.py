@@ -174,6 +174,16 @@ CHANNEL_LAYERS = {
     }
 }
 
+# Django's cache (the model API's throttle counts) is in Redis too: with a per-process cache, each of a deployment's
+# web processes would allow the whole rate on its own.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": f"{REDIS_KEY_PREFIX}cache",
+    }
+}
+
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
 CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": REDIS_KEY_PREFIX} if REDIS_KEY_PREFIX else {}
 CELERY_TASK_ALWAYS_EAGER = False

@@ -26,6 +26,7 @@ def _isolate_settings() -> None:
     settings.REDIS_KEY_PREFIX = prefix
     layer = settings.CHANNEL_LAYERS["default"]
     layer["CONFIG"] = {**layer["CONFIG"], "prefix": f"{prefix}asgi"}
+    settings.CACHES["default"]["KEY_PREFIX"] = f"{prefix}cache"
     from cinr_web.celery import app
 
     app.conf.broker_transport_options = {**app.conf.broker_transport_options, "global_keyprefix": prefix}
@@ -52,7 +53,7 @@ def pytest_unconfigure(config) -> None:
 
 
 def _delete_redis_keys(url: str, prefix: str) -> None:
-    """Removes this session's queues, bindings and channel-layer keys from the shared Redis."""
+    """Removes this session's queues, bindings, channel-layer and cache keys from the shared Redis."""
     try:
         import redis
 
