@@ -8,6 +8,8 @@ from inr.augment import (
     AugmentPolicy,
     add_noise,
     apply_augmentation,
+    colour,
+    colour_matrix,
     dropout,
     intensity,
     output_layer,
@@ -35,8 +37,8 @@ __all__ = [
     # graph view (inr-transform)
     "Graph", "GraphLayout", "dense_edges", "edge_values", "graph_layout", "node_features", "to_graph",
     # augmentations and symmetries (inr-transform)
-    "AugmentDraw", "AugmentPolicy", "add_noise", "apply_augmentation", "dropout", "intensity", "output_layer",
-    "random_augment", "rotate",
+    "AugmentDraw", "AugmentPolicy", "add_noise", "apply_augmentation", "colour", "colour_matrix", "dropout",
+    "intensity", "output_layer", "random_augment", "rotate",
     "sample_augmentation", "scale", "translate",
     "apply_permutations", "canonicalize", "node_permutation", "permute", "random_permutations",
     # weight files (inr-transform)

@@ -106,6 +106,36 @@ def intensity(spec: FieldSpec, params: Params, gain: float | torch.Tensor,
     return out
 
 
+def colour(spec: FieldSpec, params: Params, matrix: torch.Tensor) -> Params:
+    """g(x) = M f(x): a linear map M of the output channels (colour balance, saturation), `matrix` [C, C] or
+    [B, C, C]. Exact, as `intensity` is: only the output layer changes (W <- M W, b <- M b)."""
+    batch = check_params(spec, params)
+    ref = _reference(params)
+    m = torch.as_tensor(matrix).to(device=ref.device, dtype=ref.dtype)
+    m = m.expand(batch, -1, -1) if m.dim() == 2 else m
+    if tuple(m.shape) != (batch, spec.out_dim, spec.out_dim):
+        raise ValueError(f"colour matrix must be [{spec.out_dim}, {spec.out_dim}] or [{batch}, {spec.out_dim}, "
+                         f"{spec.out_dim}] for this spec, got {list(m.shape)}")
+    weight, bias = output_layer(spec)
+    out = dict(params)
+    out[weight] = m @ params[weight]  # [B, C, C] @ [B, C, H]
+    out[bias] = (m @ params[bias][..., None])[..., 0]
+    return out
+
+
+def colour_matrix(gains: torch.Tensor, saturation: torch.Tensor) -> torch.Tensor:
+    """[B, C, C]: per-channel gains `gains` [B, C] (colour balance), then saturation `saturation` [B] (0 = grey,
+    1 = unchanged, > 1 = more saturated) around the luminance (Rec. 601 weights for 3 channels, the mean otherwise).
+    With 1 channel the map is the gain alone."""
+    channels = gains.shape[-1]
+    luma = (torch.tensor([0.299, 0.587, 0.114], dtype=gains.dtype, device=gains.device) if channels == 3
+            else torch.full((channels,), 1.0 / channels, dtype=gains.dtype, device=gains.device))
+    eye = torch.eye(channels, dtype=gains.dtype, device=gains.device)
+    s = saturation[:, None, None]
+    blend = s * eye + (1 - s) * luma[None, None, :]  # [B, C, C]: every row mixes in the same grey
+    return blend * gains[:, None, :]  # blend @ diag(gains)
+
+
 # -- standard augmentations ----------------------------------------------------------------------------------------
 
 def _generator_device(generator: torch.Generator | None) -> torch.device:
@@ -177,10 +207,13 @@ class AugmentPolicy:
     - dropout: each entry zeroed with p = 0.05, probability 0.5.
     - intensity (contrast and brightness, `intensity`): probability 0, off as in the paper. On: gain log-uniform
       in [1 / max_gain, max_gain], offset uniform in +-max_offset (image values are in [0, 1]).
+    - colour (the weight-space twin of SimCLR's colour jitter, `colour`): probability 0, off as in the paper. On:
+      each channel's gain log-uniform in [1 / max_channel_gain, max_channel_gain], then saturation uniform in
+      [1 - max_saturation, 1 + max_saturation]. On 1-channel images only the gain is left: a contrast change.
     - permutation: probability 0: a Relational Transformer with shared hidden-layer positions is invariant to it.
       Turn it on for encoders that are not (e.g. an MLP on flattened weights).
     Geometric parts compose as g(x) = f(R^T (x - t) / s): rotate, then scale, then translate, then intensity,
-    permute, noise and dropout.
+    colour, permute, noise and dropout.
     """
 
     rotation_prob: float = 0.5
@@ -198,10 +231,13 @@ class AugmentPolicy:
     intensity_prob: float = 0.0
     max_gain: float = 1.5
     max_offset: float = 0.2
+    colour_prob: float = 0.0
+    max_channel_gain: float = 1.25
+    max_saturation: float = 0.5
 
     def __post_init__(self) -> None:
         for name in ("rotation_prob", "scale_prob", "translation_prob", "noise_prob", "dropout_prob", "permute_prob",
-                     "intensity_prob", "dropout"):
+                     "intensity_prob", "colour_prob", "dropout", "max_saturation"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"AugmentPolicy.{name} must be in [0, 1], got {value}")
@@ -210,14 +246,15 @@ class AugmentPolicy:
                 raise ValueError(f"AugmentPolicy.{name} must be >= 0, got {getattr(self, name)}")
         if not 0 < self.min_scale <= self.max_scale:
             raise ValueError(f"AugmentPolicy needs 0 < min_scale <= max_scale, got {self.min_scale}, {self.max_scale}")
-        if self.max_gain < 1:
-            raise ValueError(f"AugmentPolicy.max_gain must be >= 1, got {self.max_gain}")
+        for name in ("max_gain", "max_channel_gain"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"AugmentPolicy.{name} must be >= 1, got {getattr(self, name)}")
 
     @classmethod
     def none(cls) -> AugmentPolicy:
         """A policy that changes nothing."""
         return cls(rotation_prob=0.0, scale_prob=0.0, translation_prob=0.0, noise_prob=0.0, dropout_prob=0.0,
-                   permute_prob=0.0, intensity_prob=0.0)
+                   permute_prob=0.0, intensity_prob=0.0, colour_prob=0.0)
 
 
 @dataclass
@@ -232,12 +269,14 @@ class AugmentDraw:
     permute: torch.Tensor  # [B] bool
     gain: torch.Tensor  # [B], 1 where the intensity is unchanged
     offset: torch.Tensor  # [B], 0 where the intensity is unchanged
+    colour: torch.Tensor  # [B, C, C], the identity where the colours are unchanged
 
 
 def sample_augmentation(policy: AugmentPolicy, batch: int, generator: torch.Generator | None = None,
-                        dtype: torch.dtype = torch.float32) -> AugmentDraw:
-    """Draws the per-INR augmentation values of `policy` (always the same number of draws from `generator`, so a
-    seed gives the same values whatever the probabilities). Tensors live on the generator's device."""
+                        dtype: torch.dtype = torch.float32, channels: int = 1) -> AugmentDraw:
+    """Draws the per-INR augmentation values of `policy` for INRs of `channels` output channels (always the same
+    number of draws from `generator`, so a seed gives the same values whatever the probabilities). Tensors live on
+    the generator's device."""
     device = _generator_device(generator)
 
     def uniform(*shape: int) -> torch.Tensor:
@@ -257,6 +296,11 @@ def sample_augmentation(policy: AugmentPolicy, batch: int, generator: torch.Gene
     gain_on = chosen(policy.intensity_prob)
     gain = torch.exp((uniform(batch) * 2 - 1) * math.log(policy.max_gain))
     offset = (uniform(batch) * 2 - 1) * policy.max_offset
+    # Colour last, for the same reason.
+    colour_on = chosen(policy.colour_prob)
+    gains = torch.exp((uniform(batch, channels) * 2 - 1) * math.log(policy.max_channel_gain))
+    saturation = 1 + (uniform(batch) * 2 - 1) * policy.max_saturation
+    eye = torch.eye(channels, dtype=torch.float64, device=device).expand(batch, -1, -1)
     return AugmentDraw(
         angle=torch.where(rot_on, angle, 0.0).to(dtype),
         factor=torch.where(scale_on, factor, 1.0).to(dtype),
@@ -266,13 +310,14 @@ def sample_augmentation(policy: AugmentPolicy, batch: int, generator: torch.Gene
         permute=perm_on,
         gain=torch.where(gain_on, gain, 1.0).to(dtype),
         offset=torch.where(gain_on, offset, 0.0).to(dtype),
+        colour=torch.where(colour_on[:, None, None], colour_matrix(gains, saturation), eye).to(dtype),
     )
 
 
 def apply_augmentation(spec: FieldSpec, params: Params, draw: AugmentDraw,
                        generator: torch.Generator | None = None) -> Params:
-    """Applies a drawn augmentation: rotate, scale, translate, intensity, permute, noise, dropout (noise, dropout
-    and permutations draw their random values from `generator`)."""
+    """Applies a drawn augmentation: rotate, scale, translate, intensity, colour, permute, noise, dropout (noise,
+    dropout and permutations draw their random values from `generator`)."""
     batch = check_params(spec, params)
     device = _reference(params).device
     out = rotate(spec, params, draw.angle.to(device))
@@ -280,6 +325,9 @@ def apply_augmentation(spec: FieldSpec, params: Params, draw: AugmentDraw,
     out = translate(spec, out, draw.shift.to(device))
     if bool(((draw.gain != 1) | (draw.offset != 0)).any()):
         out = intensity(spec, out, draw.gain.to(device), draw.offset.to(device))
+    eye = torch.eye(draw.colour.shape[-1], dtype=draw.colour.dtype, device=draw.colour.device)
+    if not bool((draw.colour == eye).all()):
+        out = colour(spec, out, draw.colour.to(device))
     if bool(draw.permute.any()):
         perms = random_permutations(spec, batch, generator, device=device)
         on = draw.permute.to(device)[:, None]
@@ -296,5 +344,5 @@ def random_augment(spec: FieldSpec, params: Params, policy: AugmentPolicy,
                    generator: torch.Generator | None = None) -> Params:
     """One random augmentation per INR drawn from `policy`, applied to the whole batch at once."""
     batch = check_params(spec, params)
-    draw = sample_augmentation(policy, batch, generator, dtype=_reference(params).dtype)
+    draw = sample_augmentation(policy, batch, generator, dtype=_reference(params).dtype, channels=spec.out_dim)
     return apply_augmentation(spec, params, draw, generator)

@@ -224,3 +224,50 @@ def test_it_applies_the_drawn_geometry_exactly(spec):
     # g(x) = f(R^T (x - t) / s)
     x = ((batched - draw.shift[:, None, :]) / draw.factor[:, None, None]) @ rotation(draw.angle)
     assert_same_field(inr.evaluate(spec, out, coords), inr.evaluate(spec, params, x))
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=str)
+def test_it_changes_colours_exactly(spec):
+    params, coords, _ = setup(spec)
+    c = spec.out_dim
+    gains = torch.exp(torch.randn(B, c, dtype=torch.float64, generator=torch.Generator().manual_seed(1)) * 0.2)
+    saturation = torch.linspace(0.0, 1.5, B, dtype=torch.float64)
+    matrix = inr.colour_matrix(gains, saturation)
+    got = inr.evaluate(spec, inr.colour(spec, params, matrix), coords)
+    values = inr.evaluate(spec, params, coords)  # [B, P, C]
+    # g(x) = M f(x), written out: per-channel gains, then a blend with the luminance
+    balanced = values * gains[:, None, :]
+    luma = torch.tensor([0.299, 0.587, 0.114], dtype=torch.float64) if c == 3 else torch.full((c,), 1.0 / c,
+                                                                                            dtype=torch.float64)
+    grey = (balanced * luma).sum(-1, keepdim=True)
+    s = saturation[:, None, None]
+    assert_same_field(got, s * balanced + (1 - s) * grey)
+    weight, bias = inr.output_layer(spec)
+    assert all(torch.equal(inr.colour(spec, params, matrix)[n], params[n]) for n in params if n not in (weight, bias))
+    with pytest.raises(ValueError, match="colour matrix"):
+        inr.colour(spec, params, torch.eye(c + 1))
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=str)
+def test_it_draws_colour_only_when_asked(spec):
+    params, coords, _ = setup(spec)
+    c = spec.out_dim
+    off = inr.sample_augmentation(inr.AugmentPolicy(), 64, torch.Generator().manual_seed(0), dtype=torch.float64,
+                                  channels=c)
+    assert torch.equal(off.colour, torch.eye(c, dtype=torch.float64).expand(64, -1, -1))
+    policy = dataclasses.replace(inr.AugmentPolicy.none(), colour_prob=0.5)
+    draw = inr.sample_augmentation(policy, 64, torch.Generator().manual_seed(0), dtype=torch.float64, channels=c)
+    on = (draw.colour != torch.eye(c, dtype=torch.float64)).flatten(1).any(1)
+    assert 0.25 < on.double().mean().item() < 0.75
+    # the older augmentations draw the same values as without colour
+    older = inr.sample_augmentation(dataclasses.replace(policy, colour_prob=0), 64, torch.Generator().manual_seed(0),
+                                    dtype=torch.float64, channels=c)
+    assert torch.equal(draw.gain, older.gain) and torch.equal(draw.angle, older.angle)
+    small = inr.sample_augmentation(policy, B, torch.Generator().manual_seed(5), dtype=torch.float64, channels=c)
+    out = inr.random_augment(spec, params, policy, torch.Generator().manual_seed(5))
+    expected = torch.einsum("bij,bpj->bpi", small.colour, inr.evaluate(spec, params, coords))
+    assert_same_field(inr.evaluate(spec, out, coords), expected)
+    with pytest.raises(ValueError, match="max_channel_gain"):
+        inr.AugmentPolicy(max_channel_gain=0.5)
+    with pytest.raises(ValueError, match="max_saturation"):
+        inr.AugmentPolicy(max_saturation=1.5)
