@@ -10,7 +10,9 @@ for cell in mfn-mnist5k-independent mfn-mnist5k-shared mfn-mnist5k-probe16-indep
     siren-mnist5k-canonical-independent mfn-mnist5k-canonical-independent \
     siren-cifar10-canonical-independent mfn-cifar10-canonical-independent \
     siren-mnist5k-canonical-noaug-independent siren-cifar10-canonical-noaug-independent \
-    mfn-mnist5k-canonical-noaug-independent mfn-cifar10-canonical-noaug-independent; do
+    mfn-mnist5k-canonical-noaug-independent mfn-cifar10-canonical-noaug-independent \
+    siren-cifar10-canonical-enc64-independent mfn-cifar10-canonical-enc64-independent \
+    siren-mnist5k-canonical-enc64-independent mfn-mnist5k-canonical-enc64-independent; do
   files=$(ls "$RUNS"/$cell-seed*.json 2>/dev/null)
   [ -z "$files" ] && { echo "== $cell: no finished seed"; continue; }
   echo "== $cell: $files"
