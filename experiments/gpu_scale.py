@@ -18,9 +18,9 @@ import time
 import torch
 
 import inr
-from training.encoder import EncoderConfig, RelationalTransformer
-from training.loop import OptimConfig, seed_everything
-from training.reproduce import PRESETS, _overrides, fit_datasets, probe_accuracy
+from training.encoder import EncoderConfig
+from training.loop import OptimConfig
+from training.reproduce import PRESETS, _overrides, fit_datasets, probe_accuracy, random_encoder_probe
 from training.simclr import SimCLRConfig, pretrain
 from training.supervised import SupervisedConfig, evaluate_classifier, train_supervised
 
@@ -102,10 +102,8 @@ def main() -> None:
               "device": str(args.device), "torch": torch.__version__}
     if args.mode == "simclr":
         record["contrastive_probe_acc"] = probe_accuracy(res.encoder, train_set, test_set, args.device)
-        seed_everything(args.seed)
-        random_enc = RelationalTransformer(spec, enc_cfg)
-        random_enc.set_normalization(train_set.params)
-        record["random_encoder_probe_acc"] = probe_accuracy(random_enc, train_set, test_set, args.device)
+        record["random_encoder_probe_acc"] = random_encoder_probe(spec, enc_cfg, args.seed, train_set, test_set,
+                                                                  args.device)
     else:
         record["supervised_acc"] = evaluate_classifier(res.model, test_set, device=args.device)
     record["wall_seconds"] = time.perf_counter() - t_start

@@ -174,6 +174,15 @@ def probe_accuracy(encoder, train: INRDataset, test: INRDataset, device) -> floa
     return linear_probe(ftr, train.labels, fte, test.labels, train.class_names).accuracy
 
 
+def random_encoder_probe(spec: inr.FieldSpec, enc_cfg: EncoderConfig, seed: int, train: INRDataset,
+                         test: INRDataset, device) -> float:
+    """The probe baseline: the same encoder, untrained (initialised from `seed`), normalised on the train INRs."""
+    seed_everything(seed)
+    encoder = RelationalTransformer(spec, enc_cfg)
+    encoder.set_normalization(train.params)
+    return probe_accuracy(encoder, train, test, device)
+
+
 def run(args) -> dict:
     t_start = time.perf_counter()
     preset = PRESETS[args.preset]
@@ -214,10 +223,7 @@ def run(args) -> dict:
             last = res.history[-1]
             log(f"seed {seed}: contrastive probe {contrastive:.2f} % (SimCLR {res.seconds:.0f} s)")
 
-        seed_everything(seed)
-        random_enc = RelationalTransformer(spec, enc_cfg)
-        random_enc.set_normalization(train.params)
-        random_acc = probe_accuracy(random_enc, train, test, device)
+        random_acc = random_encoder_probe(spec, enc_cfg, seed, train, test, device)
         log(f"seed {seed}: random-encoder probe {random_acc:.2f} %")
 
         sup_steps = _given(args.supervised_steps, preset.supervised_steps)
