@@ -53,6 +53,12 @@ def test_it_rejects_bad_arguments():
         main(["--dataset", "digits", "--arch", "siren", "--encoder", "layers=three"])
     with pytest.raises(SystemExit):
         main(["--dataset", "digits", "--arch", "siren", "--simclr-steps", "-1"])
+    with pytest.raises(SystemExit):
+        main(["--dataset", "digits", "--arch", "siren", "--fit-lr", "0"])
+    with pytest.raises(SystemExit):
+        main(["--dataset", "digits", "--arch", "siren", "--fit-steps", "-5"])
+    with pytest.raises(SystemExit):
+        main(["--dataset", "digits", "--arch", "siren", "--seeds-per-image", "1"])
 
 
 def test_it_reads_augment_and_encoder_overrides():
@@ -67,18 +73,37 @@ def test_it_reads_augment_and_encoder_overrides():
         _overrides(["canonicalize=yes please"], EncoderConfig, "--encoder")
 
 
-def test_it_runs_the_supervised_baseline_alone_when_simclr_steps_is_0(tmp_path):
+def _image_folder(root):
     from PIL import Image
 
     rng = np.random.default_rng(0)
     for c in ("a", "b"):
-        (tmp_path / "images" / c).mkdir(parents=True)
+        (root / c).mkdir(parents=True)
         for i in range(5):
-            Image.fromarray(rng.integers(0, 255, (8, 8), dtype=np.uint8)).save(tmp_path / "images" / c / f"{i}.png")
+            Image.fromarray(rng.integers(0, 255, (8, 8), dtype=np.uint8)).save(root / c / f"{i}.png")
+    return root
+
+
+def test_it_runs_the_supervised_baseline_alone_when_simclr_steps_is_0(tmp_path):
     out = tmp_path / "out.json"
-    assert main(["--dataset", str(tmp_path / "images"), "--arch", "siren", "--preset", "smoke", "--quiet",
-                 "--simclr-steps", "0", "--supervised-steps", "2", "--cache-dir", str(tmp_path / "cache"),
+    assert main(["--dataset", str(_image_folder(tmp_path / "images")), "--arch", "siren", "--preset", "smoke",
+                 "--quiet", "--simclr-steps", "0", "--supervised-steps", "2", "--cache-dir", str(tmp_path / "cache"),
                  "--json", str(out)]) == 0
     result = json.loads(out.read_text())
     assert np.isnan(result["contrastive_probe_acc"][0]) and result["simclr_final"] == [None]
     assert 0.0 <= result["supervised_acc"][0] <= 100.0 and result["config"]["simclr"] is None
+
+
+def test_it_fits_with_the_given_seeds_steps_and_learning_rate(tmp_path):
+    out = tmp_path / "out.json"
+    args = ["--dataset", str(_image_folder(tmp_path / "images")), "--arch", "siren", "--preset", "smoke", "--quiet",
+            "--simclr-steps", "0", "--supervised-steps", "0", "--cache-dir", str(tmp_path / "cache"),
+            "--json", str(out)]
+    assert main(args) == 0
+    assert json.loads(out.read_text())["config"]["fit"] == {
+        "seeds": [0, 1], "steps": 100, "lr": inr.DEFAULT_FIT["siren"].lr, "anti_alias": False, "shared_init": False}
+    assert main([*args, "--fit-steps", "7", "--fit-lr", "3e-3", "--seeds-per-image", "3"]) == 0
+    fit = json.loads(out.read_text())["config"]["fit"]
+    # a new fit, not the cached one of the preset's recipe
+    assert fit["steps"] == 7 and fit["lr"] == 3e-3 and fit["seeds"] == [0, 1, 2]
+    assert len(list((tmp_path / "cache").glob("*.safetensors"))) == 2

@@ -2,6 +2,7 @@
 
     python -m training.reproduce --dataset {digits,mnist5k,PATH} --arch {siren,mfn} --preset {smoke,cpu,full}
         --seeds K --json OUT [--test-dataset PATH] [--cache-dir DIR] [--init {independent,shared}]
+        [--seeds-per-image S] [--fit-steps N] [--fit-lr LR]
 
 Fits the INRs (or reuses the cached INR dataset), then for each of K training seeds: SimCLR pretraining + linear
 probe, the supervised baseline, and the random-encoder probe; plus the raw-weights probe. Prints a Table-2-style
@@ -125,16 +126,18 @@ def fit_datasets(args, preset: Preset, log) -> tuple[INRDataset, INRDataset, inr
         sources = [_cap(images, preset.max_train_images, preset.max_test_images)]
     spec = spec_for(args.arch, images)
     anti_alias = args.arch == "mfn"
+    seeds_per_image = _given(args.seeds_per_image, preset.seeds_per_image)
     fitted = []
     for imgs in sources:
         if imgs.size != sources[0].size or imgs.channels != sources[0].channels:
             raise SystemExit(f"--test-dataset images are {imgs.size} x {imgs.channels} channels, training images "
                              f"{sources[0].size} x {sources[0].channels}: they must match")
         t0 = time.perf_counter()
-        ds = fit_inr_dataset(imgs, spec, preset.seeds_per_image, steps=preset.fit_steps[args.arch],
+        ds = fit_inr_dataset(imgs, spec, seeds_per_image,
+                             steps=_given(args.fit_steps, preset.fit_steps[args.arch]), lr=args.fit_lr,
                              anti_alias=anti_alias, shared_init=args.init == "shared", device=args.device,
                              cache_dir=args.cache_dir)
-        log(f"INRs of {imgs.name}: {len(ds)} ({imgs.num_images} images x {preset.seeds_per_image} seeds), "
+        log(f"INRs of {imgs.name}: {len(ds)} ({imgs.num_images} images x {seeds_per_image} seeds), "
             f"PSNR {float(ds.psnr.mean()):.2f} dB, {time.perf_counter() - t0:.0f} s (cache {args.cache_dir})")
         fitted.append(ds)
     if len(fitted) == 1:
@@ -333,6 +336,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--init", choices=["independent", "shared"], default="independent",
                         help="independent (the paper's setting): every INR starts from its own initialisation; "
                              "shared: seed s starts from the same initialisation for every image")
+    parser.add_argument("--seeds-per-image", type=int, default=None,
+                        help="INRs fitted per image, each from its own seed (default: the preset's; the paper: 30)")
+    parser.add_argument("--fit-steps", type=int, default=None, help="Adam steps per INR (default: the preset's)")
+    parser.add_argument("--fit-lr", type=float, default=None, help="the INR fit's Adam learning rate (default: "
+                                                                   "inr.DEFAULT_FIT's: SIREN 1e-3, MFN 2e-2)")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: $CINR_DEVICE or auto)")
     parser.add_argument("--temperature", type=float, default=None)
     parser.add_argument("--simclr-steps", type=int, default=None, help="0 skips SimCLR and the contrastive probe")
@@ -356,6 +364,11 @@ def main(argv: list[str] | None = None) -> int:
     for flag, value in (("--simclr-steps", args.simclr_steps), ("--supervised-steps", args.supervised_steps)):
         if value is not None and value < 0:
             parser.error(f"{flag} must be >= 0, got {value}")
+    if args.seeds_per_image is not None and args.seeds_per_image < 2:
+        parser.error(f"--seeds-per-image must be >= 2 (SimCLR pairs two seeds of an image), got {args.seeds_per_image}")
+    for flag, value in (("--fit-steps", args.fit_steps), ("--fit-lr", args.fit_lr)):
+        if value is not None and value <= 0:
+            parser.error(f"{flag} must be > 0, got {value}")
     _overrides(args.augment, inr.AugmentPolicy, "--augment")  # bad KEY=VALUE fails now, not after the fit
     _overrides(args.encoder, EncoderConfig, "--encoder")
     if args.threads:
