@@ -50,6 +50,8 @@ rows = [
      "siren-mnist5k-canonical-enc64-fitlr2e-4-independent"),
     ("SIREN, MNIST-5k, weights only, canonical, default-size encoder, fit lr 1e-4 (round 5)",
      "siren-mnist5k-canonical-enc64-fitlr1e-4-independent"),
+    ("SIREN, MNIST-5k, weights only, canonical, default-size encoder, fit lr 2e-4, no augmentation (round 5)",
+     "siren-mnist5k-canonical-enc64-fitlr2e-4-noaug-independent"),
     ("SIREN, MNIST-5k, + probe features at 128 points, SimCLR lr 5e-3 (extension)",
      "siren-mnist5k-probe128-lr5e-3-independent"),
     ("MFN, MNIST-5k, + probe features at 128 points, SimCLR lr 5e-3 (extension)",
