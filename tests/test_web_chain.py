@@ -124,7 +124,7 @@ def test_a_training_run_over_its_budget_fails_and_keeps_history(celery_worker, t
     assert MetricPoint.objects.filter(run=run, name="accuracy").exists()
 
 
-def test_simclr_needs_two_seeds_and_known_settings(tiny_digits_dataset):
+def test_simclr_needs_two_seeds_and_known_settings(celery_worker, tiny_digits_dataset, wait_for_run):
     one_seed = start_fit(tiny_digits_dataset, SPEC, FIT, seeds_per_image=1)
     with pytest.raises(ValueError, match="seeds_per_image >= 2"):
         start_run("simclr", one_seed, {})
@@ -135,6 +135,10 @@ def test_simclr_needs_two_seeds_and_known_settings(tiny_digits_dataset):
         start_run("simclr", two, {"encoder": {"d_attn": 15, "heads": 2}})
     run = start_run("simclr", two, {"steps": 3})
     assert run.config["steps"] == 3 and run.config["encoder"]["feature_dim"] == 128  # defaults filled in
+    # Nothing may still run on the worker thread when the test's tables are flushed (a write during the TRUNCATE
+    # deadlocks it): wait for every run this test started.
+    for started in (one_seed.fit_run, two.fit_run, run):
+        assert wait_for_run(started, timeout=180).status == "succeeded"
 
 
 def test_map_rows_take_first_seeds_first():
