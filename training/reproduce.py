@@ -63,8 +63,8 @@ PRESETS: dict[str, Preset] = {
     # This 2-core CPU, <= 60 min per arch and dataset with K = 3 (fit included, cached and reused): the default-size
     # encoder and a few hundred steps (see docs/RESULTS.md for what this buys and what it does not). Until round 4
     # the encoder was half as wide (d_node 32, d_edge 8, d_attn 16, 2 heads, d_ff 64, 64 features): 2 points lower.
-    # SIREN MNIST-5k does better with a gentler fit (--fit-lr 2e-4: +4.2, round 5); the fit stays at DEFAULT_FIT's lr,
-    # which every CIFAR-10 cell was measured with.
+    # SIREN MNIST-5k does better with a gentler fit (--fit-lr 2e-4: +4.2, round 5), SIREN CIFAR-10 worse (-3.2 on one
+    # seed), so the fit stays at DEFAULT_FIT's lr.
     "cpu": Preset(seeds_per_image=2, fit_steps={"siren": 300, "mfn": None}, max_train_images=0, max_test_images=0,
                   encoder=EncoderConfig(),
                   simclr_steps=300, simclr_batch=64, simclr_lr=2e-3, supervised_steps=200, supervised_batch=64,
