@@ -1,0 +1,32 @@
+#!/bin/bash
+# One prepared call on a lent GPU (round 6): is weights-only MNIST-5k bound by training compute?
+# The best CPU recipe for SIREN MNIST-5k (fit lr 2e-4, seed pairs without augmentations; 38.92 ± 0.51 at K = 3 with
+# 300 steps x 64 pairs) trained for a fixed time budget with batches of 256 pairs instead, then the same encoder
+# supervised, then MFN MNIST-5k (the cpu preset's fit) with the same recipe. Runs go one at a time (side by side they
+# were 3-4x slower each, RESULTS section 2b), most important first, each under its own time limit, so a run cut
+# short by the call's limit costs only the runs after it.
+# usage: OUT=dir PY=python3 BUDGET_S=55 experiments/gpu_long.sh
+#   (a CPU check of the plumbing: DEVICE=cpu DATA=digits BATCH=8 BUDGET_S=2 CACHE=/tmp/c OUT=/tmp/o PY=.venv/bin/python)
+# Results: $OUT/long.jsonl (one JSON line per finished run, from experiments/gpu_scale.py) and $OUT/long.log.
+PY=${PY:-python3}; OUT=${OUT:?set OUT}; B=${BUDGET_S:-55}
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1 PYTHONPATH=.${PYTHONPATH:+:$PYTHONPATH}
+NOAUG=(--augment rotation_prob=0 --augment scale_prob=0 --augment translation_prob=0 --augment noise_prob=0
+       --augment dropout_prob=0)
+G=("$PY" experiments/gpu_scale.py --device "${DEVICE:-cuda}" --cache-dir "${CACHE:-/tmp/cinr-runs}" --out "$OUT/long.jsonl" --preset cpu
+   --batch "${BATCH:-256}" --budget-s "$B" "${NOAUG[@]}")
+SIREN=(--dataset "${DATA:-mnist5k}" --arch siren --fit-lr 2e-4)
+MFN=(--dataset "${DATA:-mnist5k}" --arch mfn)
+run() { echo "== $(date +%T) $*"; timeout "${RUN_S:-150}" "${G[@]}" "$@"; echo "== rc $?"; }
+
+{
+  run "${SIREN[@]}" --mode fit
+  run "${MFN[@]}" --mode fit
+  run "${SIREN[@]}" --mode simclr --seed 0 --label siren-mnist-noaug-b256-seed0
+  run "${SIREN[@]}" --mode supervised --seed 0 --label siren-mnist-noaug-b256-supervised
+  run "${SIREN[@]}" --mode simclr --seed 1 --label siren-mnist-noaug-b256-seed1
+  run "${SIREN[@]}" --mode simclr --seed 2 --label siren-mnist-noaug-b256-seed2
+  run "${MFN[@]}" --mode simclr --seed 0 --label mfn-mnist-noaug-b256-seed0
+  run "${SIREN[@]}" --mode simclr --seed 0 --seeds-per-image 8 --label siren-mnist-noaug-b256-8perimage-seed0
+  echo "== done $(date +%T)"
+} > "$OUT/long.log" 2>&1
