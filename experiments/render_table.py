@@ -68,6 +68,9 @@ rows = [
     ("MFN, MNIST-5k, SimCLR 1,500 steps, supervised 1,000 steps", "mfn-mnist5k-simclr1500-independent"),
     ("MFN, MNIST-5k, shared init (not the paper's setting)", "mfn-mnist5k-shared"),
     ("SIREN, MNIST-5k, shared init (not the paper's setting)", "siren-mnist5k-shared"),
+    ("SIREN, MNIST-5k, shared init, canonical, default-size encoder (round 6)", "siren-mnist5k-canonical-enc64-shared"),
+    ("SIREN, MNIST-5k, shared init, canonical, default-size encoder, fit lr 2e-4, no augmentation (round 6)",
+     "siren-mnist5k-canonical-enc64-fitlr2e-4-noaug-shared"),
 ]
 print("| setting | K | contrastive probe | paper | supervised | random-encoder probe | raw-weights probe | PSNR dB "
       "| wall s |")
