@@ -15,7 +15,8 @@ for cell in mfn-mnist5k-independent mfn-mnist5k-shared mfn-mnist5k-probe16-indep
     siren-mnist5k-canonical-enc64-independent mfn-mnist5k-canonical-enc64-independent \
     siren-mnist5k-canonical-enc64-fitlr2e-4-independent siren-mnist5k-canonical-enc64-fitlr1e-4-independent \
     siren-mnist5k-canonical-enc64-fitlr2e-4-noaug-independent \
-    siren-mnist5k-canonical-enc64-shared siren-mnist5k-canonical-enc64-fitlr2e-4-noaug-shared; do
+    siren-mnist5k-canonical-enc64-shared siren-mnist5k-canonical-enc64-fitlr2e-4-noaug-shared \
+    mfn-mnist5k-canonical-enc64-shared siren-cifar10-canonical-enc64-shared; do
   files=$(ls "$RUNS"/$cell-seed*.json 2>/dev/null)
   [ -z "$files" ] && { echo "== $cell: no finished seed"; continue; }
   echo "== $cell: $files"

@@ -71,6 +71,9 @@ rows = [
     ("SIREN, MNIST-5k, shared init, canonical, default-size encoder (round 6)", "siren-mnist5k-canonical-enc64-shared"),
     ("SIREN, MNIST-5k, shared init, canonical, default-size encoder, fit lr 2e-4, no augmentation (round 6)",
      "siren-mnist5k-canonical-enc64-fitlr2e-4-noaug-shared"),
+    ("MFN, MNIST-5k, shared init, canonical, default-size encoder (round 6)", "mfn-mnist5k-canonical-enc64-shared"),
+    ("SIREN, CIFAR-10 5k, shared init, canonical, default-size encoder (round 6)",
+     "siren-cifar10-canonical-enc64-shared"),
 ]
 print("| setting | K | contrastive probe | paper | supervised | random-encoder probe | raw-weights probe | PSNR dB "
       "| wall s |")
