@@ -22,7 +22,9 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 
+# The fitting tests run twice: with the native sine kernel (the default where it builds) and with torch.sin.
 test: venv system-test-deps lint
+	CINR_NATIVE=0 $(BIN)/pytest -q -p no:cacheprovider tests/test_fit.py tests/test_inr_dataset.py tests/test_fields.py
 	$(BIN)/pytest -q
 
 bench-fit: venv

@@ -112,8 +112,10 @@ def fit(spec: FieldSpec, images: torch.Tensor, seeds: int | Sequence[int] = 1, s
 
     seeds: S (seed ids 0..S-1) or a list of seed ids. shared_init: seed s starts from the same weights for every
     image; otherwise from weights drawn for (global image index, seed). Images go in chunks of `chunk_size` images
-    (default: sized for the device); a chunk's INRs are fitted together, and the result does not depend on the
-    chunking. image_offset: the global index of images[0], so a sharded fit equals an unsharded one.
+    (default: sized for the device); a chunk's INRs are fitted together and never interact. A chunk's result depends
+    only on its images, seeds and size, so shards cut at chunk boundaries (image_offset: the global index of
+    images[0], the same chunk_size) give exactly the bits of the unsharded fit; another chunking agrees to float32
+    rounding (BLAS picks its kernels by shape), amplified by the steps.
     callback(step, stats) runs after every step (stats: loss, psnr_mean, step, steps, done, total, chunk, chunks);
     returning False raises FitCancelled. On the CPU the fit runs with CINR_FIT_THREADS torch threads (default 1).
     """

@@ -51,23 +51,30 @@ def test_it_fits_each_inr_as_if_alone(mnist):
     alone = inr.fit(spec, mnist[2:3], seeds=[1], steps=60, device="cpu", image_offset=2)
     row = 2 * 3 + 1  # image 2, seed 1, image-major
     assert batched.image_index[row] == 2 and batched.seed[row] == 1
-    for name, t in alone.params.items():
-        torch.testing.assert_close(batched.params[name][row:row + 1], t, rtol=1e-3, atol=1e-4, msg=name)
-    assert abs(float(batched.psnr[row] - alone.psnr[0])) < 0.05
+    # A batch of one rounds its products differently from a batch of 12 (see the test below), so the check is on what
+    # the fit is for: the same field. 1e-3 of the signal's range is 60 dB below it, far under the fits' 30 dB error.
+    rendered = [inr.render(spec, p, 28, 28) for p in ({k: v[row:row + 1] for k, v in batched.params.items()},
+                                                     alone.params)]
+    assert (rendered[0] - rendered[1]).abs().max() < 1e-3
+    assert abs(float(batched.psnr[row] - alone.psnr[0])) < 0.01
 
 
 @pytest.mark.parametrize("shared_init", [True, False])
 def test_it_gives_the_same_result_chunked_sharded_or_whole(digits, shared_init):
     spec = inr.FieldSpec.mfn(hidden=8)
-    whole = inr.fit(spec, digits, seeds=2, steps=40, shared_init=shared_init, device="cpu")
-    chunked = inr.fit(spec, digits, seeds=2, steps=40, shared_init=shared_init, device="cpu", chunk_size=4)
+    whole = inr.fit(spec, digits, seeds=2, steps=40, shared_init=shared_init, device="cpu", chunk_size=2)
     first = inr.fit(spec, digits[:2], seeds=2, steps=40, shared_init=shared_init, device="cpu")
-    rest = inr.fit(spec, digits[2:], seeds=2, steps=40, shared_init=shared_init, device="cpu", image_offset=2)
+    rest = inr.fit(spec, digits[2:], seeds=2, steps=40, shared_init=shared_init, device="cpu", image_offset=2,
+                   chunk_size=2)
     assert rest.image_index.tolist() == [2, 2, 3, 3, 4, 4, 5, 5]
     assert torch.equal(torch.cat([first.image_index, rest.image_index]), whole.image_index)
+    # shards cut at chunk boundaries run the very same chunks: identical bits, on any CPU and either sine path
     for name, t in whole.params.items():
-        torch.testing.assert_close(chunked.params[name], t, rtol=1e-4, atol=1e-5)
-        torch.testing.assert_close(torch.cat([first.params[name], rest.params[name]]), t, rtol=1e-4, atol=1e-5)
+        assert torch.equal(torch.cat([first.params[name], rest.params[name]]), t), name
+    # another chunking groups other INRs into each batched product, which BLAS may round differently (it picks
+    # kernels by shape); the fits then agree to far better than any PSNR anyone reads
+    chunked = inr.fit(spec, digits, seeds=2, steps=40, shared_init=shared_init, device="cpu", chunk_size=4)
+    assert (chunked.psnr - whole.psnr).abs().max() < 0.01
 
 
 def test_it_shares_or_separates_initialisations(digits):
