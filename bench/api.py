@@ -27,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.machine import describe_machine
+
 ROOT = Path(__file__).resolve().parent.parent
 BATCH = 64
 
@@ -176,6 +178,7 @@ def main() -> None:
     parser.add_argument("--threads", type=lambda v: [int(t) for t in v.split(",")], default=[1, 2],
                         help="torch thread counts of the server to measure, e.g. 1,2 (default)")
     args = parser.parse_args()
+    print(describe_machine(), flush=True)
 
     state = args.state or Path(tempfile.mkdtemp(prefix="cinr-bench-api-"))
     state.mkdir(parents=True, exist_ok=True)
@@ -204,6 +207,7 @@ def main() -> None:
         print(f"[{f['torch_threads']} torch thread(s)] embed batches of {BATCH}: "
               f"{f['embed_batch64_inrs_per_s']:.0f} INRs/s (target >= 300); encoder alone "
               f"{f['encoder_only_batch64_inrs_per_s']:.0f} INRs/s")
+    print(f"{describe_machine()} at the end")
 
 
 def encoder_only(run_id: int, threads: int, args) -> dict:

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 import inr
+from bench.machine import describe_machine
 from inr import native
 from inr.fit import _targets, default_chunk_size
 
@@ -378,6 +379,7 @@ def main() -> None:
     device = parse_device(parser, args.device)
     torch.set_num_threads(args.threads)
     os.environ["CINR_FIT_THREADS"] = str(args.threads)
+    print(f"{describe_machine()}; torch threads {args.threads} for inr.fit and the baselines alike")
     for arch in (["siren", "mfn"] if args.arch == "both" else [args.arch]):
         if args.profile:
             spec = inr.FieldSpec.siren() if arch == "siren" else inr.FieldSpec.mfn()
@@ -387,6 +389,7 @@ def main() -> None:
             run_cuda(arch, args.n, args.steps, args.lr, args.baseline_n, args.chunk, args.repeats, device)
         else:
             run(arch, args.n, args.steps, args.lr, args.baseline_n, args.chunk, args.repeats)
+    print(f"{describe_machine()} at the end")
 
 
 if __name__ == "__main__":

@@ -1,15 +1,11 @@
-"""ASGI entry point (daphne): HTTP through Django, websockets through Channels (web-api's routes)."""
+"""ASGI entry point (daphne): HTTP through Django, websockets through Channels (web-api's routes).
+
+Importing this module imports the cinr_web package first, which sets the process's thread policy (training.threads)
+before anything loads torch or numpy."""
 
 import os
 
-# CINR_TORCH_THREADS caps the BLAS and OpenMP pools of the web process too (numpy, scikit-learn's probe). They read
-# these variables once, when first loaded, hence here, before anything imports numpy. On a busy 2-core machine this
-# halved the model API's p50 for one INR (docs/api.md).
-if os.environ.get("CINR_TORCH_THREADS", "").strip():
-    for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(_var, os.environ["CINR_TORCH_THREADS"].strip())
-
-from django.core.asgi import get_asgi_application  # noqa: E402
+from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cinr_web.settings")
 django_asgi_app = get_asgi_application()  # before anything imports models

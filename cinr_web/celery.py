@@ -16,6 +16,7 @@ message carries only the run id.
 import os
 
 from celery import Celery
+from celery.signals import worker_init
 from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cinr_web.settings")
@@ -46,3 +47,15 @@ app.conf.update(
     worker_hijack_root_logger=False,
 )
 app.autodiscover_tasks(["cinr_web.runs"])
+
+
+@worker_init.connect
+def _apply_thread_policy(**kwargs) -> None:
+    """A worker's torch threads come from the one policy (training.threads; the pools' variables were set when
+    cinr_web loaded). Logged, because a wrong count makes a run several times slower without any other sign."""
+    import logging
+
+    from training.threads import apply_thread_policy, describe
+
+    apply_thread_policy()
+    logging.getLogger(__name__).info("thread policy: %s", describe())

@@ -21,17 +21,21 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
+from training.threads import THREADS_ENV, apply_thread_policy, describe, prepare_environment
 
-import inr
-from training.data import INRDataset, fit_inr_dataset
-from training.encoder import EncoderConfig, RelationalTransformer
-from training.loop import OptimConfig, seed_everything
-from training.probe import extract_features, linear_probe, raw_weight_features
-from training.simclr import SimCLRConfig, pretrain
-from training.sources import ImageSet, load_images
-from training.supervised import SupervisedConfig, evaluate_classifier, train_supervised
+prepare_environment()  # before torch loads: OpenMP reads its pool size and wait policy once
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+import inr  # noqa: E402
+from training.data import INRDataset, fit_inr_dataset  # noqa: E402
+from training.encoder import EncoderConfig, RelationalTransformer  # noqa: E402
+from training.loop import OptimConfig, seed_everything  # noqa: E402
+from training.probe import extract_features, linear_probe, raw_weight_features  # noqa: E402
+from training.simclr import SimCLRConfig, pretrain  # noqa: E402
+from training.sources import ImageSet, load_images  # noqa: E402
+from training.supervised import SupervisedConfig, evaluate_classifier, train_supervised  # noqa: E402
 
 
 @dataclasses.dataclass
@@ -358,7 +362,9 @@ def main(argv: list[str] | None = None) -> int:
                              "intensity_prob=0.5 (repeatable)")
     parser.add_argument("--encoder", action="append", default=[], metavar="KEY=VALUE",
                         help="an EncoderConfig field instead of the preset's, e.g. layers=3 (repeatable)")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: training.threads' policy: the usable cores divided among "
+                             "CINR_TORCH_PROCESSES, or CINR_TORCH_THREADS)")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     if args.seeds < 1:
@@ -373,8 +379,13 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"{flag} must be > 0, got {value}")
     _overrides(args.augment, inr.AugmentPolicy, "--augment")  # bad KEY=VALUE fails now, not after the fit
     _overrides(args.encoder, EncoderConfig, "--encoder")
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    if args.threads is not None:
+        if args.threads < 1:
+            parser.error(f"--threads must be >= 1, got {args.threads}")
+        os.environ[THREADS_ENV] = str(args.threads)
+    apply_thread_policy()
+    if not args.quiet:
+        print(describe(), file=sys.stderr)
     result = run(args)
     print(table(result))
     if args.json:

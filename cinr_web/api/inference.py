@@ -7,7 +7,6 @@ Loaded models are cached per run and refreshed when the run gets a newer probe o
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ import torch
 import inr
 from cinr_web.api import weights
 from cinr_web.runs.models import Run
+from training.threads import apply_thread_policy
 
 
 class EncoderUnavailable(Exception):
@@ -85,11 +85,10 @@ def _artifacts(run: Run) -> tuple:
 
 
 def _apply_thread_setting() -> None:
-    """CINR_TORCH_THREADS (optional): torch's intra-op threads in this process. On a busy CPU one thread per
-    web process often beats torch's default (all cores), which then fights the other processes for them."""
-    threads = os.environ.get("CINR_TORCH_THREADS", "").strip()
-    if threads:
-        torch.set_num_threads(max(1, int(threads)))
+    """torch's intra-op threads in the web process, from the one policy (training.threads: CINR_TORCH_THREADS, or
+    the usable cores divided among CINR_TORCH_PROCESSES). torch may have been loaded before cinr_web set the pools'
+    variables, so the count is set explicitly."""
+    apply_thread_policy()
 
 
 def load_encoder(run: Run) -> LoadedEncoder:

@@ -1,0 +1,226 @@
+"""SimCLR step time on a busy machine: the thread policy (training.threads) against torch's default, and a run done
+the way the web app's worker does it against `training.simclr.pretrain` in a plain process.
+
+    .venv/bin/python -m bench.train                      # 3 modes x 3 rounds, 12 steps each, beside a 2-thread job
+    .venv/bin/python -m bench.train --busy 0 --rounds 1  # on an otherwise idle machine
+
+The work: 200 digits images x 2 seeds (SIREN 2-32-32-1, fitted once and cached under .cinr-cache/), SimCLR with the
+default encoder and augmentations, batches of 64 pairs: the dashboard's default run on its default dataset size.
+Each mode runs in a fresh process (OpenMP and the BLAS pools read their variables when they load):
+- cli-default: `pretrain` with torch's defaults (one thread per core, OpenMP's default wait policy), as every CINR
+  process ran before the policy;
+- cli-policy: `pretrain` after `training.threads.apply_thread_policy()` with CINR_TORCH_PROCESSES=--processes;
+- web-policy: what a `gpu` worker does with a SimCLR run: a Run row in a database (SQLite in a temporary folder), the
+  `cinr.train` task's body called in the process (claim, the Reporter's metric writes, live events to Redis,
+  heartbeats, cancel checks, the checkpoint artifact), under the same policy as cli-policy; the worker's process
+  takes its threads from the same rule when cinr_web loads.
+The competing job (--busy threads of float32 matrix products in one more process) runs the whole time. Step times
+are the wall time between consecutive steps (the CLI's on_step calls; the web run's metric point timestamps),
+median over steps 2..N, then median over rounds; the modes alternate within each round. Needs Redis (REDIS_URL,
+default redis://127.0.0.1:6379/0) for the web mode's live events; its keys carry a prefix of their own and are
+removed afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.machine import describe_machine, load_average
+
+ROOT = Path(__file__).resolve().parent.parent
+MODES = ("cli-default", "cli-policy", "web-policy")
+POOL_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_WAIT_POLICY",
+                  "CINR_TORCH_THREADS", "CINR_TORCH_PROCESSES")
+IMAGES, SEEDS, FIT_STEPS = 200, 2, 100
+
+
+def fit_inr_dataset_once():
+    """The INR dataset of the bench (fitted on first use, then loaded from .cinr-cache/)."""
+    import torch
+
+    from inr import FieldSpec
+    from training.data import fit_inr_dataset
+    from training.sources import load_builtin
+
+    images = load_builtin("digits").subset(torch.arange(IMAGES), name=f"digits{IMAGES}")
+    return fit_inr_dataset(images, FieldSpec.siren(), SEEDS, steps=FIT_STEPS, device="cpu",
+                           cache_dir=ROOT / ".cinr-cache")
+
+
+def simclr_config(steps: int, batch: int) -> dict:
+    return {"steps": steps, "batch_size": batch, "checkpoint_every": 10**9}
+
+
+def busy_loop(threads: int) -> None:
+    """The competing job: matrix products on `threads` threads until killed."""
+    import torch
+
+    torch.set_num_threads(threads)
+    a = torch.randn(512, 512)
+    while True:
+        a = torch.tanh(a @ a)
+
+
+def _median_step(times: list[float]) -> float:
+    gaps = [b - a for a, b in zip(times[:-1], times[1:], strict=True)]
+    return statistics.median(gaps[1:] if len(gaps) > 1 else gaps)  # step 1 includes the warm-up
+
+
+def child_cli(dataset_path: str, steps: int, batch: int) -> dict:
+    import torch
+
+    from training.data import INRDataset
+    from training.simclr import SimCLRConfig, pretrain
+
+    dataset = INRDataset.load(dataset_path)
+    times: list[float] = []
+    config = SimCLRConfig.from_dict(simclr_config(steps, batch))
+    pretrain(dataset, config, device="cpu", on_step=lambda step, metrics: times.append(time.perf_counter()))
+    return {"step_seconds": _median_step(times), "threads": torch.get_num_threads()}
+
+
+def child_web(dataset_path: str, steps: int, batch: int, workdir: str) -> dict:
+    os.environ.update({"DJANGO_SETTINGS_MODULE": "cinr_web.settings", "DEBUG": "1", "CINR_DEVICE": "cpu",
+                       "DATABASE_URL": f"sqlite:///{workdir}/bench.sqlite3", "MEDIA_ROOT": f"{workdir}/media",
+                       "CINR_REDIS_PREFIX": f"cinr-bench-{os.getppid()}:"})
+    import django
+
+    django.setup()
+    import torch
+    from django.core.management import call_command
+
+    from cinr_web.datasets.services import import_image_set
+    from cinr_web.inrsets.models import INRSet
+    from cinr_web.runs.configs import normalise_config
+    from cinr_web.runs.models import MetricPoint, Run
+    from cinr_web.runs.tasks import train
+    from cinr_web.storage import save_file
+    from training.data import INRDataset
+    from training.sources import load_builtin
+
+    call_command("migrate", verbosity=0)
+    dataset = INRDataset.load(dataset_path)
+    images = load_builtin("digits").subset(torch.arange(IMAGES), name=f"digits{IMAGES}")
+    image_set = import_image_set(images, name=f"bench-{time.time_ns()}", source="builtin")
+    inrset = INRSet.objects.create(dataset=image_set, spec=dataset.spec.to_dict(), fit_config=dataset.meta["fit"],
+                                   seeds_per_image=SEEDS, num_inrs=len(dataset), status="succeeded")
+    inrset.weights.name = save_file(f"inrsets/{inrset.pk}/weights.safetensors", Path(dataset_path))
+    inrset.save(update_fields=["weights"])
+    run = Run.objects.create(kind=Run.Kind.SIMCLR, inrset=inrset,
+                             config=normalise_config("simclr", simclr_config(steps, batch), inrset=inrset))
+    train(run.pk)  # the task's body, as the worker runs it
+    run.refresh_from_db()
+    if run.status != "succeeded":
+        raise RuntimeError(f"the web run ended {run.status}: {run.error[:500]}")
+    stamps = MetricPoint.objects.filter(run=run, name="loss").order_by("step").values_list("time", flat=True)
+    return {"step_seconds": _median_step([t.timestamp() for t in stamps]), "threads": torch.get_num_threads()}
+
+
+def child(args: argparse.Namespace) -> None:
+    if args.child.endswith("policy"):
+        from training.threads import apply_thread_policy
+
+        apply_thread_policy()
+    if args.child.startswith("cli"):
+        out = child_cli(args.dataset, args.steps, args.batch)
+    else:
+        out = child_web(args.dataset, args.steps, args.batch, args.workdir)
+    print(json.dumps(out))
+
+
+def run_mode(mode: str, dataset: Path, args: argparse.Namespace, workdir: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in POOL_VARIABLES}
+    if mode.endswith("policy"):
+        env["CINR_TORCH_PROCESSES"] = str(args.processes)
+    command = [sys.executable, "-m", "bench.train", "--child", mode, "--dataset", str(dataset), "--steps",
+               str(args.steps), "--batch", str(args.batch), "--workdir", workdir]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600)
+    if done.returncode != 0:
+        raise SystemExit(f"{mode} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def delete_redis_keys(prefix: str) -> None:
+    try:
+        import redis
+
+        client = redis.Redis.from_url(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        if keys:
+            client.delete(*keys)
+    except Exception as exc:  # noqa: BLE001 - a bench must still print its figures
+        print(f"(could not remove the bench's Redis keys {prefix}*: {exc})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.train", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, default=12, help="SimCLR steps per run")
+    parser.add_argument("--batch", type=int, default=64, help="positive pairs per step")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the three modes")
+    parser.add_argument("--busy", type=int, default=2, help="threads of the competing job (0: none)")
+    parser.add_argument("--processes", type=int, default=2,
+                        help="CINR_TORCH_PROCESSES of the policy modes (the run and the competing job)")
+    parser.add_argument("--modes", default=",".join(MODES))
+    parser.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)
+    parser.add_argument("--busy-child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--dataset", help=argparse.SUPPRESS)
+    parser.add_argument("--workdir", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.busy_child:
+        busy_loop(args.busy_child)
+        return 0
+    if args.child:
+        child(args)
+        return 0
+    modes = [m for m in args.modes.split(",") if m]
+    if not modes or set(modes) - set(MODES) or args.steps < 3 or args.rounds < 1:
+        parser.error(f"--modes from {MODES}, --steps >= 3, --rounds >= 1")
+    print(describe_machine())
+    print(f"SimCLR, {IMAGES} digits images x {SEEDS} seeds (SIREN 2-32-32-1), default encoder, batch {args.batch} "
+          f"pairs, {args.steps} steps per run; competing job: {args.busy} threads; policy: "
+          f"CINR_TORCH_PROCESSES={args.processes}")
+    busy = None
+    if args.busy > 0:
+        busy = subprocess.Popen([sys.executable, "-m", "bench.train", "--busy-child", str(args.busy)], cwd=ROOT)
+        time.sleep(2.0)
+    results: dict[str, list[float]] = {m: [] for m in modes}
+    try:
+        with tempfile.TemporaryDirectory(prefix="cinr-bench-train-") as workdir:
+            dataset = Path(workdir) / "inrs.safetensors"
+            fit_inr_dataset_once().save(dataset)
+            for r in range(args.rounds):
+                for mode in modes:
+                    out = run_mode(mode, dataset, args, workdir)
+                    results[mode].append(out["step_seconds"])
+                    print(f"[{r + 1}] {mode:12s} {out['step_seconds']:7.3f} s/step   torch threads {out['threads']}"
+                          f"   load average {load_average()}", flush=True)
+    finally:
+        if busy is not None:
+            busy.kill()
+            busy.wait()
+        delete_redis_keys(f"cinr-bench-{os.getpid()}:")
+    median = {m: statistics.median(v) for m, v in results.items()}
+    for mode in modes:
+        print(f"{mode:12s} median {median[mode]:.3f} s/step over {args.rounds} round(s)")
+    if "cli-default" in median and "cli-policy" in median:
+        print(f"policy vs torch's default (pretrain): {median['cli-default'] / median['cli-policy']:.2f}x faster")
+    if "cli-default" in median and "web-policy" in median:
+        print(f"web run under the policy vs pretrain with torch's default: "
+              f"{median['cli-default'] / median['web-policy']:.2f}x faster")
+    if "cli-policy" in median and "web-policy" in median:
+        print(f"web run / pretrain, same policy: {median['web-policy'] / median['cli-policy']:.3f} "
+              f"(target <= 1.10)")
+    print(f"{describe_machine()} at the end")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
