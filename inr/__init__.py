@@ -25,12 +25,13 @@ from inr.fields import Params, check_params, evaluate, grid, init, nyquist, pixe
 from inr.fit import DEFAULT_FIT, FitCancelled, FitDefaults, FitResult, band_limit, fit, psnr
 from inr.graph import Graph, GraphLayout, dense_edges, edge_values, graph_layout, node_features, to_graph
 from inr.io import InvalidWeights, load, params_from_arrays, save
-from inr.spec import FieldSpec
+from inr.spec import LIBRARY_LIMITS, FieldSpec, SpecLimits
 from inr.spectral import out_of_band_energy, spectrum
 from inr.symmetry import apply_permutations, node_permutation, permute, random_permutations
 
 __all__ = [
     "FieldSpec", "Params", "check_params", "evaluate", "grid", "init", "nyquist", "pixel_spacing", "render",
+    "LIBRARY_LIMITS", "SpecLimits",
     # fitting, device, spectra (inr-fit)
     "DEFAULT_FIT", "FitCancelled", "FitDefaults", "FitResult", "band_limit", "default_device", "fit", "psnr",
     "out_of_band_energy", "spectrum",

@@ -23,12 +23,16 @@ import numpy as np
 import safetensors.torch
 import torch
 
+from inr import safejson
 from inr.fields import Params, check_params
-from inr.spec import FieldSpec
+from inr.spec import LIBRARY_LIMITS, FieldSpec, SpecLimits
 
 FORMAT = "cinr.inr/1"
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 META_PREFIX = "meta."
+HEADER_MAX_DEPTH = 3  # {name: {"shape": [...], ...}, "__metadata__": {key: string}}: nothing deeper is valid
+MAX_DIMS = 8  # of one tensor: a shape is checked with arithmetic, which must stay cheap
+MAX_MESSAGE = 500  # characters of an InvalidWeights message: a file of millions of names gets a count, not a list
 
 # safetensors dtype name -> (torch dtype, bytes per element)
 PARAM_DTYPES = {"F16": (torch.float16, 2), "BF16": (torch.bfloat16, 2), "F32": (torch.float32, 4),
@@ -38,7 +42,29 @@ _META_TORCH_DTYPES = {dtype for dtype, _ in META_DTYPES.values()}
 
 
 class InvalidWeights(ValueError):
-    """A weight file or weight arrays that cannot be used: the message says what is wrong."""
+    """A weight file or weight arrays that cannot be used: the message says what is wrong (at most MAX_MESSAGE
+    characters; the messages below already name things by `_short` and count long lists)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message if len(message) <= MAX_MESSAGE else message[:MAX_MESSAGE - 3] + "...")
+
+
+def _short(value: object, limit: int = 60) -> str:
+    """A string as it is, anything else as its repr, cut to `limit` characters: names, dtypes and error texts in
+    messages come from untrusted headers."""
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _names(names: list[str], limit: int = 5) -> str:
+    """"['a', 'b']", or "1000000 names, first ['a', 'b', 'c', 'd', 'e']": a count, not a list of millions."""
+    shown = [_short(n, 40) for n in names[:limit]]
+    return repr(shown) if len(names) <= limit else f"{len(names)} names, first {shown!r}"
+
+
+def _wrong_names(expected: set[str], found: set[str]) -> InvalidWeights:
+    missing, extra = sorted(expected - found), sorted(found - expected)
+    return InvalidWeights(f"wrong tensors for the spec: missing {_names(missing)}, unexpected {_names(extra)}")
 
 
 FileLike = str | os.PathLike | bytes | bytearray | memoryview | BinaryIO
@@ -119,9 +145,11 @@ def _looks_like_pickle(head: bytes) -> bool:
 def _parse_header(raw: bytes) -> tuple[dict, dict[str, str], int]:
     """Checks the JSON header; returns (tensor entries, __metadata__, total bytes of tensor data)."""
     try:
-        header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise InvalidWeights(f"bad safetensors header: not valid JSON ({e})") from None
+        header = safejson.loads(raw.decode("utf-8"), HEADER_MAX_DEPTH, "the header")
+    except safejson.TooDeep as e:
+        raise InvalidWeights(f"bad safetensors header: {e}") from None
+    except (UnicodeDecodeError, ValueError) as e:  # ValueError: bad JSON, or an integer of over 4,300 digits
+        raise InvalidWeights(f"bad safetensors header: not valid JSON ({_short(str(e), 200)})") from None
     if not isinstance(header, dict):
         raise InvalidWeights("bad safetensors header: not a JSON object")
     meta = header.pop("__metadata__", {})
@@ -130,26 +158,28 @@ def _parse_header(raw: bytes) -> tuple[dict, dict[str, str], int]:
     spans = []
     for name, entry in header.items():
         if not isinstance(entry, dict) or not {"dtype", "shape", "data_offsets"} <= set(entry):
-            raise InvalidWeights(f"bad safetensors header: entry {name!r} lacks dtype, shape or data_offsets")
+            raise InvalidWeights(f"bad safetensors header: entry {_short(name)!r} lacks dtype, shape or data_offsets")
         dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
         if dtype not in META_DTYPES:
-            raise InvalidWeights(f"wrong dtype: {name} is {dtype}; weights must be F16, BF16, F32 or F64 "
-                                 "(metadata tensors also I32, I64, BOOL)")
-        if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0
-                                                  for d in shape):
-            raise InvalidWeights(f"bad safetensors header: shape of {name!r} is not a list of sizes")
+            raise InvalidWeights(f"wrong dtype: {_short(name)} is {_short(dtype)}; weights must be F16, BF16, F32 "
+                                 "or F64 (metadata tensors also I32, I64, BOOL)")
+        if (not isinstance(shape, list) or len(shape) > MAX_DIMS
+                or not all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d < 2**48 for d in shape)):
+            raise InvalidWeights(f"bad safetensors header: shape of {_short(name)!r} is not a list of at most "
+                                 f"{MAX_DIMS} sizes")
         if (not isinstance(offsets, list) or len(offsets) != 2
                 or not all(isinstance(o, int) and not isinstance(o, bool) and o >= 0 for o in offsets)
                 or offsets[0] > offsets[1]):
-            raise InvalidWeights(f"bad safetensors header: data_offsets of {name!r} are invalid")
+            raise InvalidWeights(f"bad safetensors header: data_offsets of {_short(name)!r} are invalid")
         if offsets[1] - offsets[0] != math.prod(shape) * META_DTYPES[dtype][1]:
-            raise InvalidWeights(f"bad safetensors header: {name!r} has {offsets[1] - offsets[0]} bytes of data "
-                                 f"for shape {shape} of {dtype}")
+            raise InvalidWeights(f"bad safetensors header: {_short(name)!r} has {offsets[1] - offsets[0]} bytes of "
+                                 f"data for shape {shape} of {dtype}")
         spans.append((offsets[0], offsets[1], name))
     end = 0
     for start, stop, name in sorted(spans):
         if start != end:
-            raise InvalidWeights(f"bad safetensors header: data of {name!r} does not follow the previous tensor")
+            raise InvalidWeights(f"bad safetensors header: data of {_short(name)!r} does not follow the previous "
+                                 "tensor")
         end = stop
     return header, meta, end
 
@@ -214,38 +244,47 @@ def _open_and_read(file: FileLike, max_bytes: int) -> tuple[bytes, dict, dict[st
     raise TypeError(f"expected a path, bytes or a binary file object, got {type(file).__name__}")
 
 
-def _load_spec(meta: dict[str, str]) -> FieldSpec:
+def _load_spec(meta: dict[str, str], limits: SpecLimits) -> FieldSpec:
     if "format" in meta and meta["format"] != FORMAT:
-        raise InvalidWeights(f"unsupported weight file format {meta['format']!r}; expected {FORMAT!r}")
+        raise InvalidWeights(f"unsupported weight file format {_short(meta['format'])}; expected {FORMAT!r}")
     if "spec" not in meta:
         raise InvalidWeights("missing spec: the file's __metadata__ has no 'spec' entry (not a CINR weight file?)")
     try:
-        spec_dict = json.loads(meta["spec"])
-    except json.JSONDecodeError as e:
-        raise InvalidWeights(f"bad spec: not valid JSON ({e})") from None
+        spec_dict = safejson.loads(meta["spec"], what="the spec")
+    except ValueError as e:
+        raise InvalidWeights(f"bad spec: not valid JSON ({_short(str(e), 200)})") from None
     if not isinstance(spec_dict, dict):
         raise InvalidWeights("bad spec: not a JSON object")
+    return spec_from_dict(spec_dict, limits)
+
+
+def spec_from_dict(spec_dict: dict, limits: SpecLimits = LIBRARY_LIMITS) -> FieldSpec:
+    """FieldSpec.from_dict, then its sizes against `limits`, before anything is allocated; InvalidWeights."""
     if spec_dict.get("arch") not in ("siren", "mfn"):
-        raise InvalidWeights(f"unknown architecture {spec_dict.get('arch')!r} in spec; expected 'siren' or 'mfn'")
+        raise InvalidWeights(f"unknown architecture {_short(spec_dict.get('arch'))!r} in spec; expected 'siren' "
+                             "or 'mfn'")
     try:
-        return FieldSpec.from_dict(spec_dict)
+        spec = FieldSpec.from_dict(spec_dict)
+        spec.check_limits(limits)
     except (TypeError, ValueError) as e:
-        raise InvalidWeights(f"bad spec: {e}") from None
+        raise InvalidWeights(f"bad spec: {_short(str(e), 200)}") from None
+    return spec
 
 
-def load(file: FileLike, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[FieldSpec, Params, dict]:
+def load(file: FileLike, max_bytes: int = DEFAULT_MAX_BYTES,
+         limits: SpecLimits = LIBRARY_LIMITS) -> tuple[FieldSpec, Params, dict]:
     """Reads a weight file (path, bytes or binary file object) -> (spec, params, metadata).
 
     params keep the stored float dtype, on the CPU; metadata holds the JSON values and the per-INR tensors.
-    Raises InvalidWeights for anything malformed: truncated, bad header, oversize (> max_bytes), pickle, missing or
-    unknown spec, wrong names / shapes / dtype, NaN or infinite weights."""
+    Raises InvalidWeights for anything malformed: truncated, bad header (JSON nested deeper than a safetensors header
+    is), oversize (> max_bytes), pickle, missing or unknown spec, a spec over `limits` (checked before its parameter
+    names are listed), wrong names / shapes / dtype, NaN or infinite weights."""
     data, entries, meta = _open_and_read(file, max_bytes)
-    spec = _load_spec(meta)
+    spec = _load_spec(meta, limits)
     shapes = spec.param_shapes()
     names = {n for n in entries if not n.startswith(META_PREFIX)}
     if names != set(shapes):
-        missing, extra = sorted(set(shapes) - names), sorted(names - set(shapes))
-        raise InvalidWeights(f"wrong tensors for the spec: missing {missing}, unexpected {extra}")
+        raise _wrong_names(set(shapes), names)
     first = next(iter(shapes))
     if not entries[first]["shape"]:
         raise InvalidWeights(f"wrong shapes: {first} has shape [], the spec needs [B, "
@@ -262,12 +301,12 @@ def load(file: FileLike, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[FieldSpec,
                                  f"{[batch_size, *shape]}")
     for name, entry in entries.items():
         if name.startswith(META_PREFIX) and (not entry["shape"] or entry["shape"][0] != batch_size):
-            raise InvalidWeights(f"wrong shapes: metadata tensor {name} has shape {entry['shape']}, "
+            raise InvalidWeights(f"wrong shapes: metadata tensor {_short(name)} has shape {entry['shape']}, "
                                  f"expected one row per INR ({batch_size})")
     try:
         tensors = safetensors.torch.load(data)
     except Exception as e:  # the library's SafetensorError is not exported under a stable name
-        raise InvalidWeights(f"bad safetensors file: {e}") from None
+        raise InvalidWeights(f"bad safetensors file: {_short(str(e), 200)}") from None
     params = {name: tensors[name] for name in shapes}
     for name, t in params.items():
         if not bool(torch.isfinite(t).all()):
@@ -276,9 +315,9 @@ def load(file: FileLike, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[FieldSpec,
     for key, value in meta.items():
         if key.startswith(META_PREFIX):
             try:
-                metadata[key[len(META_PREFIX):]] = json.loads(value)
-            except json.JSONDecodeError as e:
-                raise InvalidWeights(f"bad metadata {key!r}: not valid JSON ({e})") from None
+                metadata[key[len(META_PREFIX):]] = safejson.loads(value, what=f"metadata {_short(key)}")
+            except ValueError as e:
+                raise InvalidWeights(f"bad metadata {_short(key)!r}: {_short(str(e), 200)}") from None
     for name, t in tensors.items():
         if name.startswith(META_PREFIX):
             metadata[name[len(META_PREFIX):]] = t
@@ -287,30 +326,25 @@ def load(file: FileLike, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[FieldSpec,
 
 # -- JSON arrays (REST API) ----------------------------------------------------------------------------------------
 
-def params_from_arrays(spec: FieldSpec | dict, arrays: dict, max_inrs: int = 1024) -> Params:
+def params_from_arrays(spec: FieldSpec | dict, arrays: dict, max_inrs: int = 1024,
+                       limits: SpecLimits = LIBRARY_LIMITS) -> Params:
     """Params (float32, CPU) from JSON-style nested lists: `{name: array}` with each array shaped like
     `spec.param_shapes()[name]` (one INR) or with a leading batch dimension (several; the same for every name).
-    `spec` may be a FieldSpec or its dict. Raises InvalidWeights naming the problem."""
+    `spec` may be a FieldSpec or its dict (checked against `limits`). Raises InvalidWeights naming the problem."""
     if isinstance(spec, dict):
-        if spec.get("arch") not in ("siren", "mfn"):
-            raise InvalidWeights(f"unknown architecture {spec.get('arch')!r} in spec; expected 'siren' or 'mfn'")
-        try:
-            spec = FieldSpec.from_dict(spec)
-        except (TypeError, ValueError) as e:
-            raise InvalidWeights(f"bad spec: {e}") from None
+        spec = spec_from_dict(spec, limits)
     if not isinstance(arrays, dict):
         raise InvalidWeights("weights must be an object mapping parameter names to arrays")
     shapes = spec.param_shapes()
     if set(arrays) != set(shapes):
-        missing, extra = sorted(set(shapes) - set(arrays)), sorted(set(arrays) - set(shapes))
-        raise InvalidWeights(f"wrong tensors for the spec: missing {missing}, unexpected {extra}")
+        raise _wrong_names(set(shapes), set(arrays))
     params: Params = {}
     batched: bool | None = None
     for name, shape in shapes.items():
         try:
             t = torch.tensor(arrays[name], dtype=torch.float64)
         except (TypeError, ValueError, RuntimeError, OverflowError) as e:
-            raise InvalidWeights(f"{name}: not a rectangular array of numbers ({e})") from None
+            raise InvalidWeights(f"{name}: not a rectangular array of numbers ({_short(str(e), 200)})") from None
         is_batched = tuple(t.shape[1:]) == shape and t.dim() == len(shape) + 1
         if tuple(t.shape) != shape and not is_batched:
             raise InvalidWeights(f"wrong shapes: {name} has shape {list(t.shape)}, the spec needs {list(shape)} "

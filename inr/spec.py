@@ -4,9 +4,27 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 from dataclasses import asdict, dataclass
 
 ARCHITECTURES = ("siren", "mfn")
+SIZE_FIELDS = ("out_dim", "hidden", "layers", "filters")
+
+
+@dataclass(frozen=True)
+class SpecLimits:
+    """Upper bounds of a FieldSpec's sizes. They are checked with arithmetic alone, before any list of parameter
+    names or any tensor is made: a spec read from a file of a few hundred bytes may claim millions of layers."""
+
+    out_dim: int = 64
+    hidden: int = 8192
+    layers: int = 256  # SIREN
+    filters: int = 256  # MFN
+    params: int = 1 << 28  # parameters of one INR (1 GiB of float32)
+
+
+# Every FieldSpec obeys these; a service that reads specs from users checks its own, tighter ones (check_limits).
+LIBRARY_LIMITS = SpecLimits()
 
 
 @dataclass(frozen=True)
@@ -34,12 +52,35 @@ class FieldSpec:
     def __post_init__(self) -> None:
         if self.arch not in ARCHITECTURES:
             raise ValueError(f"unknown architecture {self.arch!r}; expected one of {ARCHITECTURES}")
+        for name in SIZE_FIELDS:  # numpy integers become ints (equal hashes); floats, bools and text are refused
+            value = getattr(self, name)
+            if isinstance(value, bool):
+                raise ValueError(f"{name} must be an integer, got {value!r}")
+            try:
+                object.__setattr__(self, name, operator.index(value))
+            except TypeError:
+                raise ValueError(f"{name} must be an integer, got {_short(value)}") from None
+        for name in ("omega0", "input_scale"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, got {_short(value)}")
         if self.out_dim < 1 or self.hidden < 1:
             raise ValueError("out_dim and hidden must be positive")
         if self.arch == "siren" and self.layers < 2:
             raise ValueError("a SIREN needs at least 2 layers")
         if self.arch == "mfn" and self.filters < 1:
             raise ValueError("an MFN needs at least 1 filter")
+        self.check_limits(LIBRARY_LIMITS)
+
+    def check_limits(self, limits: SpecLimits) -> None:
+        """Raises ValueError naming the first size over `limits` (arithmetic only: nothing is allocated)."""
+        depth = ("layers", self.layers) if self.arch == "siren" else ("filters", self.filters)
+        for name, value in (("out_dim", self.out_dim), ("hidden", self.hidden), depth):
+            limit = getattr(limits, name)
+            if value > limit:
+                raise ValueError(f"{name}={value} is over the limit of {limit}")
+        if self.num_params > limits.params:
+            raise ValueError(f"{self.num_params} parameters per INR is over the limit of {limits.params}")
 
     @classmethod
     def siren(cls, out_dim: int = 1, hidden: int = 32, layers: int = 3, omega0: float = 30.0) -> FieldSpec:
@@ -110,4 +151,14 @@ class FieldSpec:
 
     @property
     def num_params(self) -> int:
-        return sum(math.prod(s) for s in self.param_shapes().values())
+        """Parameters of one INR, counted without building param_shapes() (equal to the sum over its shapes)."""
+        h, out = self.hidden, self.out_dim
+        if self.arch == "siren":  # 2 -> h, (layers - 2) times h -> h, h -> out; weights and biases
+            return 3 * h + (self.layers - 2) * (h + 1) * h + (h + 1) * out
+        # filters: omega [h, 2] and phi [h] each; linear layers: (filters - 1) times h -> h, then h -> out
+        return 3 * h * self.filters + (self.filters - 1) * (h + 1) * h + (h + 1) * out
+
+
+def _short(value: object, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
