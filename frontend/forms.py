@@ -5,24 +5,28 @@ from __future__ import annotations
 from django import forms
 
 import inr
+from cinr_web.runs.defaults import FIT, SHARED_INIT_HELP, SHARED_INIT_LABEL, SMALL_ENCODER
 
 
 class FitForm(forms.Form):
     """Fit every image of a dataset with one INR architecture (staff)."""
 
     arch = forms.ChoiceField(choices=[("siren", "SIREN"), ("mfn", "MFN (multiplicative filter network)")],
-                             initial="siren", label="Architecture")
-    hidden = forms.IntegerField(min_value=2, max_value=256, initial=32, label="Hidden width")
-    depth = forms.IntegerField(min_value=1, max_value=8, initial=3, label="Layers / filters",
+                             initial=FIT["arch"], label="Architecture")
+    hidden = forms.IntegerField(min_value=2, max_value=256, initial=FIT["hidden"], label="Hidden width")
+    depth = forms.IntegerField(min_value=1, max_value=8, initial=FIT["depth"], label="Layers / filters",
                                help_text="SIREN: linear layers (incl. output); MFN: filters.")
-    seeds_per_image = forms.IntegerField(min_value=1, max_value=16, initial=2, label="Seeds per image",
+    seeds_per_image = forms.IntegerField(min_value=1, max_value=16, initial=FIT["seeds_per_image"],
+                                         label="Seeds per image",
                                          help_text="SimCLR pairs two different seeds of one image: use 2 or more.")
     steps = forms.IntegerField(min_value=1, max_value=20000, required=False, label="Steps",
                                help_text="Empty = the architecture's default.")
     lr = forms.FloatField(min_value=1e-6, max_value=1.0, required=False, label="Learning rate",
                           help_text="Empty = the architecture's default.")
-    anti_alias = forms.BooleanField(required=False, initial=True, label="Anti-alias (MFN: band limit at Nyquist)")
-    shared_init = forms.BooleanField(required=False, initial=True, label="Same initialisation for every image")
+    anti_alias = forms.BooleanField(required=False, initial=FIT["anti_alias"],
+                                    label="Anti-alias (MFN: band limit at Nyquist)")
+    shared_init = forms.BooleanField(required=False, initial=FIT["shared_init"], label=SHARED_INIT_LABEL,
+                                     help_text=SHARED_INIT_HELP)
 
     def spec(self, channels: int) -> inr.FieldSpec:
         d = self.cleaned_data
@@ -35,10 +39,6 @@ class FitForm(forms.Form):
         # Anti-aliasing bounds an MFN's band by its filter weights; a SIREN has no such bound.
         return {"steps": d["steps"], "lr": d["lr"], "anti_alias": bool(d["anti_alias"]) and d["arch"] == "mfn",
                 "shared_init": bool(d["shared_init"])}
-
-
-# A Relational Transformer small enough for a few hundred steps on a laptop CPU (training.encoder.EncoderConfig).
-SMALL_ENCODER = {"d_node": 32, "d_edge": 8, "d_attn": 16, "heads": 2, "layers": 1, "d_ff": 64, "feature_dim": 64}
 
 
 class TrainForm(forms.Form):

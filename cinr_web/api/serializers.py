@@ -10,6 +10,8 @@ from rest_framework import serializers
 import inr
 from cinr_web.datasets.models import Image, ImageDataset
 from cinr_web.inrsets.models import INRSet
+from cinr_web.runs.defaults import FIT as FIT_DEFAULTS
+from cinr_web.runs.defaults import SHARED_INIT_HELP
 from cinr_web.runs.models import Artifact, MetricPoint, Run
 
 BUILTIN_DATASETS = ("digits", "mnist5k")
@@ -95,8 +97,9 @@ class SpecField(serializers.JSONField):
 class FitConfigSerializer(serializers.Serializer):
     steps = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=100000)
     lr = serializers.FloatField(required=False, allow_null=True, min_value=1e-7, max_value=1.0)
-    anti_alias = serializers.BooleanField(required=False, default=False)
-    shared_init = serializers.BooleanField(required=False, default=True)
+    anti_alias = serializers.BooleanField(required=False, default=FIT_DEFAULTS["anti_alias"])
+    shared_init = serializers.BooleanField(required=False, default=FIT_DEFAULTS["shared_init"],
+                                           help_text=SHARED_INIT_HELP)
 
 
 class INRSetSerializer(serializers.ModelSerializer):
@@ -128,7 +131,7 @@ class INRSetCreateSerializer(serializers.Serializer):
     dataset = serializers.PrimaryKeyRelatedField(queryset=ImageDataset.objects.all())
     spec = SpecField(help_text="inr.FieldSpec as a dict, e.g. {\"arch\": \"siren\", \"hidden\": 32, \"layers\": 3}.")
     fit_config = FitConfigSerializer(required=False)
-    seeds_per_image = serializers.IntegerField(min_value=1, max_value=64, default=1)
+    seeds_per_image = serializers.IntegerField(min_value=1, max_value=64, default=FIT_DEFAULTS["seeds_per_image"])
     name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 
     def validate(self, attrs: dict) -> dict:

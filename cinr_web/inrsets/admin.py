@@ -1,5 +1,3 @@
-import dataclasses
-
 from django.contrib import admin
 
 from cinr_web.inrsets.models import INRSet
@@ -8,10 +6,11 @@ from cinr_web.runs.admin_forms import action_with_form, config_form
 
 
 def _defaults(kind: str) -> dict:
-    from cinr_web.runs.configs import config_class
+    """The config a run of `kind` gets when the form is left as it is (cinr_web.runs.defaults filled in)."""
+    from cinr_web.runs.configs import normalise_config
 
     try:
-        return dataclasses.asdict(config_class(kind)())
+        return normalise_config(kind, {})
     except ImportError:
         return {}
 

@@ -15,6 +15,7 @@ from django.db import transaction
 import inr
 from cinr_web.datasets.models import ImageDataset
 from cinr_web.inrsets.models import INRSet
+from cinr_web.runs.defaults import FIT as FIT_DEFAULTS
 from cinr_web.storage import local_path, save_file
 from inr import FieldSpec
 from inr.fit import DEFAULT_FIT, FitResult
@@ -44,7 +45,7 @@ def normalise_fit_config(spec: FieldSpec, fit_config: dict | None) -> dict:
     anti_alias = bool(fit_config.get("anti_alias", False))
     if anti_alias and spec.arch != "mfn":
         raise ValueError("anti_alias applies to MFNs only")
-    shared_init = bool(fit_config.get("shared_init", True))
+    shared_init = bool(fit_config.get("shared_init", FIT_DEFAULTS["shared_init"]))
     return {"steps": steps, "lr": lr, "anti_alias": anti_alias, "shared_init": shared_init}
 
 

@@ -9,6 +9,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 
+from cinr_web.runs.defaults import FIT, SHARED_INIT_HELP, SHARED_INIT_LABEL
 from inr import FieldSpec
 
 
@@ -35,21 +36,21 @@ def action_with_form(modeladmin, request, queryset, *, form_class: type[forms.Fo
 
 
 class FitForm(forms.Form):
-    arch = forms.ChoiceField(choices=[("siren", "SIREN"), ("mfn", "MFN (FourierNet)")], initial="siren")
-    hidden = forms.IntegerField(min_value=1, max_value=512, initial=32, help_text="neurons per hidden layer")
-    depth = forms.IntegerField(min_value=1, max_value=16, initial=3,
+    arch = forms.ChoiceField(choices=[("siren", "SIREN"), ("mfn", "MFN (FourierNet)")], initial=FIT["arch"])
+    hidden = forms.IntegerField(min_value=1, max_value=512, initial=FIT["hidden"], help_text="neurons per hidden layer")
+    depth = forms.IntegerField(min_value=1, max_value=16, initial=FIT["depth"],
                                help_text="SIREN: linear layers (3 = 2-32-32-out); MFN: filters")
-    seeds_per_image = forms.IntegerField(min_value=1, max_value=64, initial=2,
+    seeds_per_image = forms.IntegerField(min_value=1, max_value=64, initial=FIT["seeds_per_image"],
                                          help_text="INRs per image; SimCLR pairs need at least 2")
     steps = forms.IntegerField(min_value=1, max_value=100_000, required=False,
                                help_text="blank: the architecture's default")
     lr = forms.FloatField(min_value=1e-7, max_value=1.0, required=False, help_text="blank: the default")
-    anti_alias = forms.BooleanField(required=False, help_text="MFN only: band limit clamped to Nyquist")
-    shared_init = forms.BooleanField(required=False, initial=True,
-                                     help_text="seed s starts from the same weights for every image")
+    anti_alias = forms.BooleanField(required=False, initial=FIT["anti_alias"],
+                                    help_text="MFN only: band limit clamped to Nyquist")
+    shared_init = forms.BooleanField(required=False, initial=FIT["shared_init"], label=SHARED_INIT_LABEL,
+                                     help_text=SHARED_INIT_HELP)
     chunk_images = forms.IntegerField(min_value=1, required=False,
                                       help_text="images per worker task; blank: CINR_FIT_CHUNK_IMAGES")
-
 
 
 def fit_spec(data: dict, channels: int) -> FieldSpec:

@@ -1,7 +1,8 @@
 """Run configs: what each kind accepts, checked (and defaults filled in) when the run is created, not in the worker.
 
 SimCLR and supervised configs are training's dataclasses (training.simclr.SimCLRConfig,
-training.supervised.SupervisedConfig) as JSON; nested dataclass fields (e.g. the encoder's) take nested objects.
+training.supervised.SupervisedConfig) as JSON, with the service's defaults (cinr_web.runs.defaults) for the settings a
+config leaves out; nested dataclass fields (e.g. the encoder's) take nested objects.
 Every kind also accepts "max_seconds": a wall-clock budget after which the run fails (Celery's own time limits do
 not work in the solo pool the GPU workers use).
 """
@@ -12,6 +13,8 @@ import dataclasses
 import importlib
 import math
 import typing
+
+from cinr_web.runs.defaults import with_training_defaults
 
 COMMON_KEYS = {"max_seconds"}
 PROBE_KEYS = {"max_seconds"}
@@ -70,6 +73,7 @@ def normalise_config(kind: str, config: dict | None, *, inrset=None, parent=None
         if kind == "simclr" and inrset is not None and inrset.seeds_per_image < 2:
             raise ValueError(f"SimCLR pairs two INRs of one image fitted from different seeds; INR set {inrset.pk} "
                              "has 1 seed per image (fit it with seeds_per_image >= 2)")
+        config = with_training_defaults(kind, config)
         web = {k: config[k] for k in COMMON_KEYS if k in config}
         return {**dataclasses.asdict(training_config(kind, config)), **web}
     if parent is not None and kind in ("probe", "embedding") and parent.kind not in ("simclr", "supervised", "fit"):

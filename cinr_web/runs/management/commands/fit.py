@@ -18,8 +18,10 @@ class Command(BaseCommand):
         parser.add_argument("--steps", type=int)
         parser.add_argument("--lr", type=float)
         parser.add_argument("--anti-alias", action="store_true", help="MFN: clamp the band limit to Nyquist")
+        parser.add_argument("--shared-init", action="store_true",
+                            help="seed s starts from the same weights for every image (not the paper's setting)")
         parser.add_argument("--independent-init", action="store_true",
-                            help="each INR starts from its own initialisation (the paper's setting)")
+                            help="each INR starts from its own initialisation (the paper's setting; the default)")
         parser.add_argument("--chunk-images", type=int)
         parser.add_argument("--wait", action="store_true", help="follow progress until the fit finishes")
 
@@ -36,7 +38,7 @@ class Command(BaseCommand):
             spec = FieldSpec.mfn(out_dim=dataset.channels, filters=o["depth"] or 3, **size)
         try:
             inrset = start_fit(dataset, spec, {"steps": o["steps"], "lr": o["lr"], "anti_alias": o["anti_alias"],
-                                               "shared_init": not o["independent_init"]},
+                                               "shared_init": o["shared_init"] and not o["independent_init"]},
                                o["seeds"], chunk_images=o["chunk_images"])
         except ValueError as exc:
             raise CommandError(str(exc)) from None
