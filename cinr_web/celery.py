@@ -21,6 +21,17 @@ from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cinr_web.settings")
 
+from django.conf import settings  # noqa: E402 - after DJANGO_SETTINGS_MODULE is set
+
+
+def broker_transport_options(from_settings: dict) -> dict:
+    """The settings' broker options (their `global_keyprefix`, CINR_REDIS_PREFIX, puts every broker key of this
+    deployment under its prefix) with CINR's visibility timeout added, never replacing them."""
+    # Redis redelivers an unacknowledged message after this long; longer than the longest task so a slow task is not
+    # run twice. A dead worker's run does not wait for it: the sweeper (cinr_web.runs.recovery) re-sends it.
+    return {"visibility_timeout": 24 * 3600, **from_settings}
+
+
 app = Celery("cinr_web")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 
@@ -41,9 +52,7 @@ app.conf.update(
     task_serializer="json",
     accept_content=["json"],
     broker_connection_retry_on_startup=True,
-    # Redis redelivers an unacknowledged message after this long; longer than the longest task so a slow task is not
-    # run twice.
-    broker_transport_options={"visibility_timeout": 24 * 3600},
+    broker_transport_options=broker_transport_options(settings.CELERY_BROKER_TRANSPORT_OPTIONS),
     worker_hijack_root_logger=False,
 )
 app.autodiscover_tasks(["cinr_web.runs"])

@@ -156,6 +156,9 @@ os.environ.setdefault("CINR_DEVICE", CINR_DEVICE)  # inr.default_device() reads 
 CINR_FIT_CHUNK_IMAGES = env_int("CINR_FIT_CHUNK_IMAGES", 1000)
 # A running run whose heartbeat is older than this is stale (its worker died) and may be re-run.
 CINR_STALE_SECONDS = env_int("CINR_STALE_SECONDS", 300)
+# Every worker process sweeps this often (and once at start): stale runs and runs whose messages the broker lost are
+# sent again (cinr_web.runs.recovery). 0 turns the sweeper off.
+CINR_SWEEP_SECONDS = env_int("CINR_SWEEP_SECONDS", 60)
 
 # -- Redis: Celery broker and Channels layer ----------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -1,4 +1,5 @@
-"""Run services: start, chain, cancel, re-run, find stale runs. Admin, commands, API and dashboard all call these.
+"""Run services: start, chain, cancel, re-run, find stale runs, send a run's messages. Admin, commands, API and
+dashboard all call these.
 
 The Run row is created first and is the source of truth; the Celery message carries only its id and is sent when the
 transaction that created the row commits (a worker never looks for a row that is not there yet). A run whose parent
@@ -20,6 +21,7 @@ from cinr_web.inrsets.models import INRSet
 from cinr_web.runs.configs import normalise_config
 from cinr_web.runs.models import FitChunk, Run
 from cinr_web.runs.status import FINISHED, Status
+from cinr_web.storage import delete_quietly
 
 log = logging.getLogger(__name__)
 
@@ -36,26 +38,38 @@ def _user(user):
     return user if user is not None and getattr(user, "is_authenticated", False) else None
 
 
+def messages_of(run: Run) -> list[tuple[str, tuple[int, ...]]]:
+    """(task name, args) of the messages the run's remaining work needs: one per unfinished chunk of a fit (finished
+    chunks keep their files and are merged), one for any other run."""
+    task = TASK_OF_KIND[run.kind]
+    if run.kind == Run.Kind.FIT:
+        indexes = run.chunks.exclude(status=Status.SUCCEEDED).order_by("index").values_list("index", flat=True)
+        return [(task, (run.pk, index)) for index in indexes]
+    return [(task, (run.pk,))]
+
+
+def send_messages(messages: list[tuple[str, tuple[int, ...]]]) -> None:
+    """Hands task messages to the broker; raises when it cannot."""
+    from cinr_web.celery import app
+
+    for task, args in messages:
+        app.send_task(task, args=list(args))
+
+
 def _send(run_id: int) -> None:
     """Sends the task message(s) of a run; runs after commit. Marks the run dispatched once the broker took them.
 
     If the broker is unreachable the run stays queued and undispatched (and the error is logged): the request that
-    started it still succeeds, and the run can be re-run once Redis is back.
+    started it still succeeds, and the sweeper (cinr_web.runs.recovery) sends it once Redis is back.
     """
-    from cinr_web.celery import app
-
     run = Run.objects.filter(pk=run_id).first()
     if run is None or run.status != Status.QUEUED or run.dispatched_at is not None:
         return
-    task = TASK_OF_KIND[run.kind]
     try:
-        if run.kind == Run.Kind.FIT:
-            for index in run.chunks.order_by("index").values_list("index", flat=True):
-                app.send_task(task, args=[run.pk, index])
-        else:
-            app.send_task(task, args=[run.pk])
+        send_messages(messages_of(run))
     except Exception:  # noqa: BLE001 - kombu raises many kinds; the run row says what happened
-        log.exception("could not enqueue run %s; it stays queued (re-run it when the broker is back)", run_id)
+        log.exception("could not enqueue run %s; it stays queued (the sweeper sends it when the broker is back)",
+                      run_id)
         return
     Run.objects.filter(pk=run_id).update(dispatched_at=timezone.now())
 
@@ -125,20 +139,25 @@ def finish_children(run: Run) -> None:
 
 
 def cancel_run(run: Run) -> Run:
-    """Cancels a run: a queued one at once, a running one cooperatively (its worker stops within a step or two and
-    marks it cancelled, keeping its metric history). A finished run is left as it is."""
+    """Cancels a run: a queued one, or a running one whose worker is gone (stale heartbeat), at once; a running one
+    cooperatively (its worker stops within a step or two and marks it cancelled). The metric history stays. A
+    finished run is left as it is. (A run whose worker died less than CINR_STALE_SECONDS ago is ended by the
+    sweeper once its heartbeat is stale.)"""
     with transaction.atomic():
         run = Run.objects.select_for_update().get(pk=run.pk)
         if run.status in FINISHED:
             return run
         run.cancel_requested = True
         fields = ["cancel_requested"]
-        if run.status == Status.QUEUED:
+        worker_gone = run.status == Status.RUNNING and stale_runs().filter(pk=run.pk).exists()
+        if run.status == Status.QUEUED or worker_gone:
             run.status = Status.CANCELLED
             run.finished_at = timezone.now()
             fields += ["status", "finished_at"]
             if run.kind == Run.Kind.FIT and run.inrset_id:
                 INRSet.objects.filter(pk=run.inrset_id).update(status=Status.CANCELLED)
+                run.chunks.exclude(status=Status.SUCCEEDED).update(status=Status.CANCELLED)
+                delete_chunk_files(run.pk)
         run.save(update_fields=fields)
         if run.status == Status.CANCELLED:
             finish_children(run)
@@ -154,13 +173,14 @@ def stale_runs(seconds: float | None = None) -> QuerySet[Run]:
         Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff))
 
 
-def rerun(run: Run, user=None) -> Run:
-    """A new run with the same kind, INR set, config and parent. A still "running" (stale) original is marked failed
-    first. A fit re-run fits the INR set again from scratch."""
+def rerun(run: Run, user=None, stale_seconds: float | None = None) -> Run:
+    """A new run with the same kind, INR set, config and parent. A still "running" original must be stale (heartbeat
+    older than `stale_seconds`, default CINR_STALE_SECONDS) and is marked failed first. A fit re-run takes over the
+    original's finished chunks (their files move to the new run) and fits only the others."""
     with transaction.atomic():
         run = Run.objects.select_for_update().get(pk=run.pk)
         if run.status in (Status.QUEUED, Status.RUNNING):
-            if run.status == Status.RUNNING and not stale_runs().filter(pk=run.pk).exists():
+            if run.status == Status.RUNNING and not stale_runs(stale_seconds).filter(pk=run.pk).exists():
                 raise ValueError(f"run {run.pk} is running (heartbeat fresh); cancel it first")
             run.status = Status.FAILED
             run.error = (run.error + "\n" if run.error else "") + "worker lost (stale heartbeat); re-run"
@@ -170,12 +190,39 @@ def rerun(run: Run, user=None) -> Run:
         new = Run.objects.create(kind=run.kind, inrset=run.inrset, config=run.config, parent=run.parent,
                                  created_by=_user(user) or run.created_by)
         if run.kind == Run.Kind.FIT:
-            FitChunk.objects.bulk_create([
-                FitChunk(run=new, index=c.index, start=c.start, stop=c.stop, total=c.total)
-                for c in run.chunks.order_by("index")])
+            chunks = FitChunk.objects.bulk_create([_chunk_for_rerun(new, c) for c in run.chunks.order_by("index")])
+            # The new run owns the finished chunks' files now (and deletes them after its merge); the rest go.
+            delete_chunk_files(run.pk, keep=[c.file.name for c in chunks if c.file])
             INRSet.objects.filter(pk=run.inrset_id).update(status=Status.QUEUED)
         # Runs that waited on the old one now wait on the new one.
         run.children.filter(status=Status.QUEUED, dispatched_at__isnull=True).update(parent=new)
         if new.parent is None or new.parent.status == Status.SUCCEEDED:
             dispatch(new)
     return new
+
+
+def _chunk_for_rerun(new: Run, old: FitChunk) -> FitChunk:
+    chunk = FitChunk(run=new, index=old.index, start=old.start, stop=old.stop, total=old.total)
+    if old.status == Status.SUCCEEDED and old.file:
+        chunk.status, chunk.file, chunk.done = Status.SUCCEEDED, old.file.name, old.total
+        chunk.psnr_mean, chunk.seconds = old.psnr_mean, old.seconds
+    return chunk
+
+
+def delete_chunk_files(run_id: int, keep: list[str] = ()) -> None:
+    """After the current transaction commits, deletes a fit's chunk files but `keep`: those its chunks name and any
+    stray one under runs/<id>/chunks/ (a worker that died between storing its chunk and recording it)."""
+    from django.core.files.storage import default_storage
+
+    names = [name for name in FitChunk.objects.filter(run_id=run_id).values_list("file", flat=True) if name]
+    FitChunk.objects.filter(run_id=run_id).update(file="")
+    folder = f"runs/{run_id}/chunks"
+
+    def delete() -> None:
+        try:
+            strays = [f"{folder}/{name}" for name in default_storage.listdir(folder)[1]]
+        except (FileNotFoundError, NotImplementedError):
+            strays = []
+        delete_quietly([name for name in names + strays if name not in keep])
+
+    transaction.on_commit(delete)

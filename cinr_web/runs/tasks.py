@@ -23,10 +23,10 @@ from django.utils import timezone
 from cinr_web import live
 from cinr_web.inrsets.models import INRSet
 from cinr_web.inrsets.services import merge_chunks, save_chunk_result
-from cinr_web.runs import work
+from cinr_web.runs import recovery, work
 from cinr_web.runs.models import FitChunk, Run
 from cinr_web.runs.progress import FitReporter, Reporter, RunCancelled, WorkerStopping, worker_stopping
-from cinr_web.runs.services import dispatch_children, finish_children, stale_runs
+from cinr_web.runs.services import delete_chunk_files, dispatch_children, finish_children, stale_runs
 from cinr_web.runs.status import FINISHED, Status
 from cinr_web.storage import delete_quietly, save_bytes
 from inr.fit import FitCancelled
@@ -42,11 +42,13 @@ def _stop_running_work(**kwargs) -> None:
     """A warm shutdown stops the running task at its next step (it is marked failed and can be re-run) instead of
     waiting for the whole run: with the solo pool the task runs in the worker's main thread."""
     worker_stopping.set()
+    recovery.stop_sweeper()
 
 
 @worker_ready.connect
 def _start_work(**kwargs) -> None:
     worker_stopping.clear()  # a worker started again in the same process (tests) works again
+    recovery.start_sweeper()  # `celery worker` only: the in-thread test worker sends no worker_ready
 
 
 def cancel_exceptions() -> tuple[type[BaseException], ...]:
@@ -91,6 +93,8 @@ def finish(run_id: int, status: str, *, error: str = "", result: dict | None = N
         run.save(update_fields=["status", "error", "finished_at", "heartbeat_at", "progress", "result"])
         if run.kind == Run.Kind.FIT and run.inrset_id and status != Status.SUCCEEDED:
             INRSet.objects.filter(pk=run.inrset_id).update(status=status)
+        if run.kind == Run.Kind.FIT and status == Status.CANCELLED:
+            delete_chunk_files(run.pk)  # a failed fit keeps its finished chunks: a re-run takes them over
         if status == Status.SUCCEEDED:
             dispatch_children(run)
         else:
@@ -178,6 +182,7 @@ def _claim_chunk(run_id: int, index: int) -> tuple[Run, FitChunk] | None:
             return None
         if chunk.status == Status.RUNNING and not stale_runs().filter(pk=run_id).exists():
             return None  # a duplicate delivery while a live worker fits this chunk
+        log.info("fitting chunk %s of run %s (images %s..%s)", index, run_id, chunk.start, chunk.stop - 1)
         now = timezone.now()
         chunk.status = Status.RUNNING
         chunk.done = 0
@@ -230,10 +235,12 @@ def fit_chunk(run_id: int, index: int) -> None:
 def _complete_chunk(run_id: int, chunk: FitChunk, stored: str, psnr_mean: float, seconds: float) -> None:
     """Records the chunk; if it was the last one, merges all chunks into the INR set and finishes the run, all in
     one transaction holding the run's row lock (so exactly one chunk merges)."""
-    merged: list[str] = []
     with transaction.atomic():
         run = Run.objects.select_for_update().get(pk=run_id)
-        if run.status in FINISHED:  # cancelled or failed meanwhile: this chunk's work is not needed
+        done = FitChunk.objects.filter(pk=chunk.pk, status=Status.SUCCEEDED).exists()
+        # Cancelled or failed meanwhile, or this chunk was finished by another worker (this one was thought dead and
+        # the chunk sent again): this chunk's work is not needed.
+        if run.status in FINISHED or done:
             transaction.on_commit(lambda: delete_quietly([stored]))
             return
         FitChunk.objects.filter(pk=chunk.pk).update(status=Status.SUCCEEDED, file=stored, psnr_mean=psnr_mean,
@@ -249,12 +256,10 @@ def _complete_chunk(run_id: int, chunk: FitChunk, stored: str, psnr_mean: float,
             dataset = merge_chunks(run.inrset, files, meta)
             run.result = {"num_inrs": len(dataset), "psnr_mean": float(dataset.psnr.mean()),
                           "chunks": len(files), "fit_seconds": sum(c.seconds or 0.0 for c in chunks)}
-            merged.extend(files)
 
         finished = finish(run_id, Status.SUCCEEDED, on_success=merge, result=None)
         if finished is not None and finished.status == Status.SUCCEEDED:
-            FitChunk.objects.filter(run_id=run_id).update(file="")
-            transaction.on_commit(lambda: delete_quietly(merged))
+            delete_chunk_files(run_id)
 
 
 # -- training, probes, embedding maps -------------------------------------------------------------------------------

@@ -5,7 +5,8 @@ from cinr_web.runs.management.commands._common import describe
 
 
 class Command(BaseCommand):
-    help = "List running runs whose heartbeat is stale (their worker most likely died); --rerun re-runs them."
+    help = ("List running runs whose heartbeat is stale (their worker most likely died); --rerun re-runs them now "
+            "(the workers' sweeper sends them again by itself after CINR_STALE_SECONDS).")
 
     def add_arguments(self, parser):
         parser.add_argument("--seconds", type=float, help="staleness threshold (default CINR_STALE_SECONDS)")
@@ -19,4 +20,4 @@ class Command(BaseCommand):
             age = f"heartbeat {run.heartbeat_at:%Y-%m-%d %H:%M:%S}" if run.heartbeat_at else "no heartbeat"
             self.stdout.write(f"{describe(run)} on {run.worker or '?'}, {age}")
             if options["rerun"]:
-                self.stdout.write(f"  re-run as run {services.rerun(run).pk}")
+                self.stdout.write(f"  re-run as run {services.rerun(run, stale_seconds=seconds).pk}")
