@@ -10,7 +10,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -92,6 +92,23 @@ class INRDataset:
 
     def train(self) -> INRDataset:
         return self.subset(self.is_train)
+
+    def validation_split(self, fraction: float = 0.2, seed: int = 0) -> tuple[INRDataset, INRDataset]:
+        """(rest, validation): a seeded `fraction` of the images of every class, with all their INRs, held out
+        for choosing recipes, encoders and presets, so that a test split only ever reports. Images, not INRs: two
+        seeds of one image on both sides would make validation a retrieval task."""
+        if not 0 < fraction < 1:
+            raise ValueError(f"fraction must lie in (0, 1), got {fraction}")
+        generator = torch.Generator().manual_seed(seed)
+        images = torch.unique(self.image_index)
+        image_labels = torch.stack([self.labels[self.image_index == i][0] for i in images.tolist()])
+        held_out = []
+        for c in torch.unique(image_labels):
+            members = images[image_labels == c]
+            count = int(round(fraction * len(members)))
+            held_out.append(members[torch.randperm(len(members), generator=generator)[:count]])
+        is_validation = torch.isin(self.image_index, torch.cat(held_out))
+        return self.subset(~is_validation), self.subset(is_validation)
 
     def test(self) -> INRDataset:
         return self.subset(~self.is_train)
@@ -186,17 +203,25 @@ def fit_inr_dataset(images: ImageSet, spec: FieldSpec, seeds_per_image: int | Se
                     steps: int | None = None, lr: float | None = None, anti_alias: bool = False,
                     shared_init: bool = True, device: torch.device | str | None = None,
                     callback: Callable[[int, dict], bool | None] | None = None, chunk_size: int | None = None,
-                    cache_dir: str | Path | None = None) -> INRDataset:
+                    cache_dir: str | Path | None = None, image_offset: int = 0) -> INRDataset:
     """Fits `seeds_per_image` INRs (an int S = seeds 0..S-1, or a list of seed ids) to every image of `images`
     (train and test split) with `inr.fit`, and returns them as an INRDataset.
 
     steps / lr None = `inr.DEFAULT_FIT[spec.arch]`. With `cache_dir`, the dataset is stored there under a hash of the
     images, labels, split, spec and the resolved fit settings (the device is not part of it), and a later call with
     the same inputs loads the file instead of fitting (the callback is then never called). Writes are atomic.
+
+    image_offset: with independent initialisations, image k starts from the weights drawn for global image
+    `image_offset + k`. Give a held-out image set an offset past the training images (e.g. their count), or its
+    image k starts from exactly the weights of training image k, and a nearest neighbour in weight space finds it.
     """
     if spec.out_dim != images.channels:
         raise ValueError(f"spec.out_dim is {spec.out_dim} but the images have {images.channels} channel(s)")
     settings = _resolved_fit_settings(spec, seeds_per_image, steps, lr, anti_alias, shared_init)
+    if image_offset < 0:
+        raise ValueError(f"image_offset must be >= 0, got {image_offset}")
+    if image_offset and not shared_init:  # (a shared initialisation does not depend on the image)
+        settings["image_offset"] = int(image_offset)
     meta = {"image_set": images.name, "source": str(images.meta.get("source", images.name)), "fit": settings}
     cache_path = None
     if cache_dir is not None:
@@ -213,7 +238,8 @@ def fit_inr_dataset(images: ImageSet, spec: FieldSpec, seeds_per_image: int | Se
                 return cached
     result = inr.fit(spec, images.images, seeds=settings["seeds"], steps=settings["steps"], lr=settings["lr"],
                      anti_alias=anti_alias, shared_init=shared_init, device=device, chunk_size=chunk_size,
-                     callback=callback)
+                     image_offset=settings.get("image_offset", 0), callback=callback)
+    result = replace(result, image_index=result.image_index - settings.get("image_offset", 0))
     meta["fit_seconds"] = float(result.seconds)
     meta["psnr_mean"] = float(result.psnr.mean())
     dataset = INRDataset.from_fit(images, [result], meta)

@@ -240,10 +240,14 @@ class RelationalTransformer(nn.Module):
         return self.config.feature_dim
 
     @torch.no_grad()
-    def set_normalization(self, params: inr.Params, max_inrs: int = 4096) -> None:
-        """Standardise inputs with per-group mean and std measured on (up to `max_inrs` of) `params`."""
-        inr.check_params(self.spec, params)
-        take = {k: v[:max_inrs].to(self.node_mean.device, torch.float64) for k, v in params.items()}
+    def set_normalization(self, params: inr.Params, labels: torch.Tensor | None = None, max_inrs: int = 4096,
+                          seed: int = 0) -> None:
+        """Standardise inputs with per-group mean and std measured on `params`: all of them, or a random sample of
+        `max_inrs` (class-balanced when `labels` `[B]` are given). Not the first rows: datasets are often sorted
+        by class, and on MNIST-5k the first 4,096 rows hold classes 0-4 only."""
+        batch = inr.check_params(self.spec, params)
+        rows = normalization_sample(batch, labels, max_inrs, seed)
+        take = {k: v[rows].to(self.node_mean.device, torch.float64) for k, v in params.items()}
         if self.config.canonicalize:
             take = inr.canonicalize(self.spec, take)
         g = inr.to_graph(self.spec, take, dense=False)
@@ -322,6 +326,26 @@ class RelationalTransformer(nn.Module):
         if out.shape[1] != self.num_nodes:
             raise ValueError("probe activations do not line up with the graph's nodes")
         return out
+
+
+def normalization_sample(batch: int, labels: torch.Tensor | None, max_rows: int, seed: int = 0) -> torch.Tensor:
+    """Sorted row indices, at most `max_rows` of `batch`: all rows when they fit; else a seeded random sample with
+    (when `labels` are given) an equal share of each class, the classes short of their share topped up at random."""
+    if batch <= max_rows:
+        return torch.arange(batch)
+    generator = torch.Generator().manual_seed(seed)
+    order = torch.randperm(batch, generator=generator)
+    if labels is None:
+        return order[:max_rows].sort().values
+    labels = torch.as_tensor(labels).reshape(-1)[order]
+    # each row's rank within its class in the random order; taking rows by rank (round robin over the classes) gives
+    # every class the same count until the smaller ones run out
+    rank = torch.zeros(batch, dtype=torch.long)
+    for c in torch.unique(labels):
+        members = labels == c
+        rank[members] = torch.arange(int(members.sum()))
+    taken = torch.argsort(rank * batch + torch.arange(batch), stable=True)[:max_rows]
+    return order[taken].sort().values
 
 
 def _safe_std(x: torch.Tensor) -> torch.Tensor:

@@ -134,7 +134,8 @@ def fit_datasets(args, preset: Preset, log) -> tuple[INRDataset, INRDataset, inr
     anti_alias = args.arch == "mfn"
     seeds_per_image = _given(args.seeds_per_image, preset.seeds_per_image)
     fitted = []
-    for imgs in sources:
+    for imgs, offset in zip(sources, (0, sources[0].num_images), strict=False):
+        # held-out images start from initialisations that no training INR shares (global images past the training set)
         if imgs.size != sources[0].size or imgs.channels != sources[0].channels:
             raise SystemExit(f"--test-dataset images are {imgs.size} x {imgs.channels} channels, training images "
                              f"{sources[0].size} x {sources[0].channels}: they must match")
@@ -142,7 +143,7 @@ def fit_datasets(args, preset: Preset, log) -> tuple[INRDataset, INRDataset, inr
         ds = fit_inr_dataset(imgs, spec, seeds_per_image,
                              steps=_given(args.fit_steps, preset.fit_steps[args.arch]), lr=args.fit_lr,
                              anti_alias=anti_alias, shared_init=args.init == "shared", device=args.device,
-                             cache_dir=args.cache_dir)
+                             cache_dir=args.cache_dir, image_offset=offset)
         log(f"INRs of {imgs.name}: {len(ds)} ({imgs.num_images} images x {seeds_per_image} seeds), "
             f"PSNR {float(ds.psnr.mean()):.2f} dB, {time.perf_counter() - t0:.0f} s (cache {args.cache_dir})")
         fitted.append(ds)
@@ -188,7 +189,7 @@ def random_encoder_probe(spec: inr.FieldSpec, enc_cfg: EncoderConfig, seed: int,
     """The probe baseline: the same encoder, untrained (initialised from `seed`), normalised on the train INRs."""
     seed_everything(seed)
     encoder = RelationalTransformer(spec, enc_cfg)
-    encoder.set_normalization(train.params)
+    encoder.set_normalization(train.params, train.labels)
     return probe_accuracy(encoder, train, test, device)
 
 
@@ -198,6 +199,10 @@ def run(args) -> dict:
     device = torch.device(args.device) if args.device else inr.default_device()
     log = (lambda msg: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
     train, test, spec = fit_datasets(args, preset, log)
+    if args.eval == "validation":
+        train, test = train.validation_split()
+        log(f"evaluating on a validation split of the training images: {len(train)} INRs train, {len(test)} "
+            "validate (the test images are not used)")
     if len(test) == 0:
         raise SystemExit("no test INRs: the dataset has no test split; pass --test-dataset")
     psnr_mean = float(torch.cat([train.psnr, test.psnr]).mean())
@@ -257,7 +262,7 @@ def run(args) -> dict:
     out.update({
         "psnr_mean": psnr_mean,
         "num_train_inrs": len(train), "num_test_inrs": len(test),
-        "config": {"dataset": args.dataset, "test_dataset": args.test_dataset, "arch": args.arch,
+        "config": {"dataset": args.dataset, "test_dataset": args.test_dataset, "eval": args.eval, "arch": args.arch,
                    "preset": args.preset, "seeds": args.seeds, "init": args.init, "spec": spec.to_dict(),
                    "probe_points": args.probe_points,
                    "preset_values": dataclasses.asdict(preset), "device": str(device),
@@ -285,7 +290,8 @@ def table(result: dict) -> str:
             ("Random encoder (linear probe)", "random_encoder_probe_acc", None),
             ("Raw weights (linear probe)", "raw_weights_probe_acc", None)]
     head = (f"{cfg['arch'].upper()} on {cfg['dataset']} ({cfg['init']} init, preset {cfg['preset']}, "
-            f"K = {cfg['seeds']} seeds, mean PSNR {result['psnr_mean']:.1f} dB"
+            f"K = {cfg['seeds']} seeds, mean PSNR {result['psnr_mean']:.1f} dB, "
+            f"{'VALIDATION split of the training images' if cfg.get('eval') == 'validation' else 'test split'}"
             + (f", probe features at {cfg['probe_points']} points" if cfg.get("probe_points") else "") + ")")
     lines = [head, f"{'method':32s} {'accuracy % (mean ± std)':>24s} {'paper (best run)':>17s}"]
     for name, key, ref in rows:
@@ -337,6 +343,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=1, help="K training seeds (mean ± std over them)")
     parser.add_argument("--json", help="write the results here")
     parser.add_argument("--test-dataset", help="evaluate on these images instead of the built-in test split")
+    parser.add_argument("--eval", choices=["test", "validation"], default="test",
+                        help="validation: train on 80%% of the training images and evaluate on the other 20%% "
+                             "(stratified, all seeds of an image on one side; the test images are not used). Choose "
+                             "recipes with it; the test split only reports")
     parser.add_argument("--cache-dir", default=os.environ.get("CINR_CACHE", ".cinr-cache"),
                         help="fitted INR datasets are cached here (default .cinr-cache or $CINR_CACHE)")
     parser.add_argument("--init", choices=["independent", "shared"], default="independent",

@@ -83,7 +83,7 @@ def pretrain(dataset: INRDataset, config: SimCLRConfig | None = None, *, on_step
     train = training_rows(dataset)
     seed_everything(config.seed)
     model = SimCLRModel(dataset.spec, config)
-    model.encoder.set_normalization(train.params)
+    model.encoder.set_normalization(train.params, train.labels)
     model.to(device)
     generator = torch.Generator().manual_seed(config.seed)
     sampler = PairSampler(train, config.augment, min(config.batch_size, train.num_images), generator,

@@ -63,7 +63,7 @@ def train_supervised(dataset: INRDataset, config: SupervisedConfig | None = None
     train = training_rows(dataset)
     seed_everything(config.seed)
     model = Classifier(dataset.spec, config, len(dataset.class_names))
-    model.encoder.set_normalization(train.params)
+    model.encoder.set_normalization(train.params, train.labels)
     model.to(device)
     generator = torch.Generator().manual_seed(config.seed)
     labels = train.labels.to(device)
