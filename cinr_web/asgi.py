@@ -14,11 +14,11 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
-from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 from cinr_web.realtime.routing import websocket_urlpatterns  # noqa: E402
+from cinr_web.static_files import StaticFilesHandler  # noqa: E402
 
-http_app = ASGIStaticFilesHandler(django_asgi_app) if settings.CINR_SERVE_STATIC else django_asgi_app
+http_app = StaticFilesHandler(django_asgi_app) if settings.CINR_SERVE_STATIC else django_asgi_app
 
 application = ProtocolTypeRouter(
     {

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -34,8 +35,16 @@ def env_list(name: str, default: str) -> list[str]:
 
 
 DEBUG = env_bool("DEBUG", False)
-# The default key is only good for a machine nobody else reaches; a deployment sets SECRET_KEY.
-SECRET_KEY = env_str("SECRET_KEY", "cinr-insecure-development-key-set-SECRET_KEY-in-production")
+# No built-in production secret: with DEBUG off a missing SECRET_KEY stops start-up (make demo keeps a generated one in
+# var/secret-key.txt, the tests set their own). Only DEBUG runs fall back to this well-known development key.
+DEVELOPMENT_SECRET_KEY = "cinr-insecure-development-key-for-DEBUG-only"
+SECRET_KEY = env_str("SECRET_KEY", "")
+if not SECRET_KEY and DEBUG:
+    SECRET_KEY = DEVELOPMENT_SECRET_KEY
+elif not SECRET_KEY or (SECRET_KEY == DEVELOPMENT_SECRET_KEY and not DEBUG):
+    raise ImproperlyConfigured(
+        "SECRET_KEY is not set (or is the development key) and DEBUG is off: set SECRET_KEY to a long random value, "
+        "e.g. python -c 'import secrets; print(secrets.token_urlsafe(50))', or DEBUG=1 on a development machine")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
@@ -149,6 +158,25 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = CINR_MAX_UPLOAD_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FILES = env_int("CINR_MAX_UPLOAD_FILES", 10000)
 
+# -- input bounds: every input is bounded before work is done (docs/api.md, "Limits") ----------------------------
+# Architectures sent to the API (weight files, JSON specs, new INR sets), checked with arithmetic before anything is
+# allocated: a spec of a few bytes may claim millions of layers.
+CINR_MAX_SPEC_OUT_DIM = env_int("CINR_MAX_SPEC_OUT_DIM", 4)
+CINR_MAX_SPEC_HIDDEN = env_int("CINR_MAX_SPEC_HIDDEN", 1024)
+CINR_MAX_SPEC_LAYERS = env_int("CINR_MAX_SPEC_LAYERS", 32)  # SIREN
+CINR_MAX_SPEC_FILTERS = env_int("CINR_MAX_SPEC_FILTERS", 32)  # MFN
+CINR_MAX_SPEC_PARAMS = env_int("CINR_MAX_SPEC_PARAMS", 1_000_000)  # per INR
+# Image uploads, read from the files' headers before any pixel is decoded (a few KB of PNG can hold 4096 x 4096).
+CINR_MAX_IMAGE_PIXELS = env_int("CINR_MAX_IMAGE_PIXELS", 1024 * 1024)  # per image
+CINR_MAX_UPLOAD_PIXELS = env_int("CINR_MAX_UPLOAD_PIXELS", 1 << 24)  # all images of one upload
+CINR_MAX_ZIP_MEMBERS = env_int("CINR_MAX_ZIP_MEMBERS", 50_000)
+CINR_MAX_ZIP_BYTES = env_int("CINR_MAX_ZIP_BYTES", 512 * 1024 * 1024)  # uncompressed, all members
+# JSON request bodies: size and nesting, checked before the decoder (which recurses per level) sees them.
+CINR_MAX_JSON_BYTES = env_int("CINR_MAX_JSON_BYTES", 64 * 1024 * 1024)
+CINR_MAX_JSON_DEPTH = env_int("CINR_MAX_JSON_DEPTH", 16)
+# Characters of one message in an error body (and items of one list): errors say what is wrong, briefly.
+CINR_MAX_ERROR_CHARS = env_int("CINR_MAX_ERROR_CHARS", 1000)
+
 # -- CINR work ----------------------------------------------------------------------------------------------------
 CINR_DEVICE = env_str("CINR_DEVICE", "auto")
 os.environ.setdefault("CINR_DEVICE", CINR_DEVICE)  # inr.default_device() reads the environment
@@ -202,7 +230,13 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "cinr_web.api.pagination.Pagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_THROTTLE_RATES": {"embed": env_str("CINR_EMBED_THROTTLE", "600/minute")},
+    "DEFAULT_THROTTLE_RATES": {"embed": env_str("CINR_EMBED_THROTTLE", "600/minute"),
+                               "upload": env_str("CINR_UPLOAD_THROTTLE", "30/hour"),
+                               "try": env_str("CINR_TRY_THROTTLE", "30/minute")},
+    # JSON bodies bounded in size and depth (cinr_web.api.parsers); error bodies bounded (cinr_web.api.errors).
+    "DEFAULT_PARSER_CLASSES": ["cinr_web.api.parsers.BoundedJSONParser", "rest_framework.parsers.FormParser",
+                               "rest_framework.parsers.MultiPartParser"],
+    "EXCEPTION_HANDLER": "cinr_web.api.errors.bounded_exception_handler",
 }
 
 # -- OpenAPI (web-api edits this block) ---------------------------------------------------------------------------
@@ -215,6 +249,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # ids in paths: at most 18 digits (cinr_web.converters), so they fit the database's 64-bit integers
+    "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "minimum": 0, "maximum": 10**18 - 1}},
     "ENUM_NAME_OVERRIDES": {
         "RunKindEnum": "cinr_web.runs.models.Run.Kind",
         "ArtifactKindEnum": "cinr_web.runs.models.Artifact.Kind",
@@ -222,6 +258,23 @@ SPECTACULAR_SETTINGS = {
         "StatusEnum": "cinr_web.runs.status.Status",
     },
 }
+
+# -- TLS: behind HTTPS, CINR_TLS=1 (docs/web.md, "Production") ----------------------------------------------------
+# HTTPS only: redirect plain HTTP, secure cookies, HSTS. `manage.py check --deploy` is clean with DEBUG off, a
+# SECRET_KEY, CINR_TLS=1 and ALLOWED_HOSTS set.
+CINR_TLS = env_bool("CINR_TLS", False)
+if CINR_TLS:
+    SECURE_SSL_REDIRECT = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env_int("CINR_HSTS_SECONDS", 365 * 24 * 3600)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("CINR_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("CINR_HSTS_PRELOAD", False)
+    if not SECURE_HSTS_PRELOAD:  # asking browsers to preload the domain is the site owner's decision, not a default
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]
+# Behind a proxy that terminates TLS and sets X-Forwarded-Proto (and strips it from clients): trust that header.
+if env_bool("CINR_PROXY_SSL_HEADER", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 LOGGING = {
     "version": 1,

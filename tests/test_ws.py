@@ -65,8 +65,10 @@ def test_it_refuses_anonymous_and_unknown_ids(normal_user):
         anonymous, connected, _ = await connect(f"/ws/runs/{run.pk}/", [ORIGIN])
         assert not connected
         await anonymous.disconnect()
-        unknown, connected, code = await connect(f"/ws/runs/{run.pk + 1000}/", session_headers_value)
-        assert not connected and code == 4404
+        # accepted, then closed with 4404: a code sent before accepting would reach a browser as a refused handshake
+        unknown, connected, _ = await connect(f"/ws/runs/{run.pk + 1000}/", session_headers_value)
+        assert connected
+        assert await unknown.receive_output(timeout=10) == {"type": "websocket.close", "code": 4404}
         await unknown.disconnect()
 
     session_headers_value = session_headers(normal_user)

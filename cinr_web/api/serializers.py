@@ -8,11 +8,13 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 import inr
+from cinr_web.bounds import check_json_depth, spec_limits
 from cinr_web.datasets.models import Image, ImageDataset
 from cinr_web.inrsets.models import INRSet
 from cinr_web.runs.defaults import FIT as FIT_DEFAULTS
 from cinr_web.runs.defaults import SHARED_INIT_HELP
 from cinr_web.runs.models import Artifact, MetricPoint, Run
+from inr.io import spec_from_dict
 
 BUILTIN_DATASETS = ("digits", "mnist5k")
 TRAINING_KINDS = ("simclr", "supervised", "probe", "embedding")
@@ -81,16 +83,28 @@ class BuiltinImportSerializer(serializers.Serializer):
     name = serializers.ChoiceField(choices=BUILTIN_DATASETS)
 
 
-class SpecField(serializers.JSONField):
-    """An inr.FieldSpec as its dict, e.g. {"arch": "siren", "hidden": 32, "layers": 3}."""
+class BoundedJSONField(serializers.JSONField):
+    """A JSONField whose text (a form field's value) is checked for nesting depth before it is decoded."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str | bytes):
+            try:
+                check_json_depth(data, self.field_name or "JSON")
+            except ValueError as err:
+                raise serializers.ValidationError(str(err)) from None
+        return super().to_internal_value(data)
+
+
+class SpecField(BoundedJSONField):
+    """An inr.FieldSpec as its dict, e.g. {"arch": "siren", "hidden": 32, "layers": 3}, within the settings' limits."""
 
     def to_internal_value(self, data) -> dict:
         data = super().to_internal_value(data)
         if not isinstance(data, dict):
             raise serializers.ValidationError("expected an object such as {\"arch\": \"siren\"}")
         try:
-            return inr.FieldSpec.from_dict(data).to_dict()
-        except (TypeError, ValueError) as err:
+            return spec_from_dict(data, spec_limits()).to_dict()
+        except inr.InvalidWeights as err:
             raise serializers.ValidationError(f"not a valid architecture: {err}") from None
 
 
@@ -172,10 +186,10 @@ class RunSerializer(serializers.ModelSerializer):
 class RunCreateSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=TRAINING_KINDS)
     inrset = serializers.PrimaryKeyRelatedField(queryset=INRSet.objects.all())
-    config = serializers.JSONField(required=False, default=dict,
-                                   help_text="simclr / supervised: training.simclr.SimCLRConfig / "
-                                             "training.supervised.SupervisedConfig fields; probe: max_seconds; "
-                                             "embedding: seed, max_points, max_seconds.")
+    config = BoundedJSONField(required=False, default=dict,
+                              help_text="simclr / supervised: training.simclr.SimCLRConfig / "
+                                        "training.supervised.SupervisedConfig fields; probe: max_seconds; "
+                                        "embedding: seed, max_points, max_seconds.")
     parent = serializers.PrimaryKeyRelatedField(
         queryset=Run.objects.all(), required=False, allow_null=True,
         help_text="probe / embedding: the encoder run whose features they use (none: the raw weights). Any run: "

@@ -4,6 +4,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
+from cinr_web import converters  # noqa: F401 - registers the `id` path converter
 from cinr_web.api import views_data as data
 from cinr_web.api import views_runs as runs
 
@@ -20,22 +21,22 @@ urlpatterns = [
     path("datasets/", data.DatasetList.as_view(), name="api-datasets"),
     path("datasets/upload/", data.DatasetUpload.as_view(), name="api-dataset-upload"),
     path("datasets/import-builtin/", data.DatasetImportBuiltin.as_view(), name="api-dataset-import-builtin"),
-    path("datasets/<int:pk>/", data.DatasetDetail.as_view(), name="api-dataset"),
-    path("datasets/<int:pk>/images/", data.DatasetImages.as_view(), name="api-dataset-images"),
-    path("datasets/<int:pk>/images/<int:index>/image.png", data.DatasetImagePNG.as_view(), name="api-image-png"),
+    path("datasets/<id:pk>/", data.DatasetDetail.as_view(), name="api-dataset"),
+    path("datasets/<id:pk>/images/", data.DatasetImages.as_view(), name="api-dataset-images"),
+    path("datasets/<id:pk>/images/<id:index>/image.png", data.DatasetImagePNG.as_view(), name="api-image-png"),
     # INR sets
     path("inrsets/", data.INRSetListCreate.as_view(), name="api-inrsets"),
-    path("inrsets/<int:pk>/", data.INRSetDetail.as_view(), name="api-inrset"),
-    path("inrsets/<int:pk>/inrs/", data.INRSetINRs.as_view(), name="api-inrset-inrs"),
-    path("inrsets/<int:pk>/inrs/<int:index>/render.png", data.INRRender.as_view(), name="api-inr-render"),
+    path("inrsets/<id:pk>/", data.INRSetDetail.as_view(), name="api-inrset"),
+    path("inrsets/<id:pk>/inrs/", data.INRSetINRs.as_view(), name="api-inrset-inrs"),
+    path("inrsets/<id:pk>/inrs/<id:index>/render.png", data.INRRender.as_view(), name="api-inr-render"),
     # runs
     path("runs/", runs.RunListCreate.as_view(), name="api-runs"),
-    path("runs/<int:pk>/", runs.RunDetail.as_view(), name="api-run"),
-    path("runs/<int:pk>/cancel/", runs.RunCancel.as_view(), name="api-run-cancel"),
-    path("runs/<int:pk>/metrics/", runs.RunMetrics.as_view(), name="api-run-metrics"),
-    path("runs/<int:pk>/artifacts/", runs.RunArtifacts.as_view(), name="api-run-artifacts"),
+    path("runs/<id:pk>/", runs.RunDetail.as_view(), name="api-run"),
+    path("runs/<id:pk>/cancel/", runs.RunCancel.as_view(), name="api-run-cancel"),
+    path("runs/<id:pk>/metrics/", runs.RunMetrics.as_view(), name="api-run-metrics"),
+    path("runs/<id:pk>/artifacts/", runs.RunArtifacts.as_view(), name="api-run-artifacts"),
     # encoders and the model API
     path("encoders/", runs.EncoderList.as_view(), name="api-encoders"),
-    path("encoders/<int:pk>/", runs.EncoderDetail.as_view(), name="api-encoder"),
-    path("encoders/<int:pk>/embed", runs.EncoderEmbed.as_view(), name="api-encoder-embed"),
+    path("encoders/<id:pk>/", runs.EncoderDetail.as_view(), name="api-encoder"),
+    path("encoders/<id:pk>/embed", runs.EncoderEmbed.as_view(), name="api-encoder-embed"),
 ]

@@ -35,6 +35,7 @@ from cinr_web.api.serializers import (
     INRSetCreateSerializer,
     INRSetSerializer,
 )
+from cinr_web.api.throttles import UploadThrottle
 from cinr_web.api.weights import declared_length
 from cinr_web.datasets import services as dataset_services
 from cinr_web.datasets.models import Image, ImageDataset
@@ -66,9 +67,11 @@ class DatasetUpload(APIView):
 
     permission_classes = [IsAuthenticated]
     parser_classes = [MultiPartParser, FormParser]
+    throttle_classes = [UploadThrottle]
 
     @extend_schema(request={"multipart/form-data": DatasetUploadSerializer},
-                   responses={201: ImageDatasetSerializer, 400: OpenApiResponse(description="bad upload")})
+                   responses={201: ImageDatasetSerializer, 400: OpenApiResponse(description="bad upload"),
+                              429: OpenApiResponse(description="throttled")})
     def post(self, request):
         limit = settings.CINR_MAX_UPLOAD_BYTES
         size = declared_length(request.META)

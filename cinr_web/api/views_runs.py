@@ -13,13 +13,14 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import generics, status
 from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import ValidationError
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cinr_web.api import inference, weights
 from cinr_web.api.embed_serializers import EmbedJSONSerializer, EmbedResponseSerializer, EmbedUploadSerializer
+from cinr_web.api.parsers import BoundedJSONParser
 from cinr_web.api.permissions import IsStaff, ReadAuthenticatedWriteStaff
 from cinr_web.api.serializers import (
     ArtifactSerializer,
@@ -33,6 +34,7 @@ from cinr_web.api.throttles import EmbedThrottle
 from cinr_web.runs.models import MetricPoint, Run
 
 RUN_KINDS = [k for k, _ in Run.Kind.choices]
+MAX_ID = 2**63 - 1  # the largest primary key (BigAutoField)
 RUN_STATUSES = [s for s, _ in Run.Status.choices]
 
 # -- runs ---------------------------------------------------------------------------------------------------------
@@ -62,8 +64,8 @@ class RunListCreate(generics.ListAPIView):
                 raise ValidationError({"status": f"expected one of {RUN_STATUSES}"})
             runs = runs.filter(status=query["status"])
         for field in ("inrset", "parent"):
-            if field in query:
-                runs = runs.filter(**{f"{field}_id": _int_param(query, field)})
+            if field in query:  # bounded: a database compares 64-bit integers at most (SQLite raises beyond)
+                runs = runs.filter(**{f"{field}_id": _int_param(query, field, 1, MAX_ID)})
         return runs
 
     @extend_schema(request=RunCreateSerializer, responses={201: RunSerializer})
@@ -82,12 +84,15 @@ class RunListCreate(generics.ListAPIView):
         return Response(RunSerializer(run).data, status=status.HTTP_201_CREATED)
 
 
-def _int_param(query, name: str, minimum: int | None = None, maximum: int | None = None) -> int:
+def _int_param(query, name: str, minimum: int, maximum: int) -> int:
+    text = query[name].strip()
+    if len(text) > 20:  # refused before int() reads thousands of digits
+        raise ValidationError({name: f"expected an integer in [{minimum}, {maximum}]"})
     try:
-        value = int(query[name])
+        value = int(text)
     except (TypeError, ValueError):
         raise ValidationError({name: "expected an integer"}) from None
-    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+    if not minimum <= value <= maximum:
         raise ValidationError({name: f"expected an integer in [{minimum}, {maximum}]"})
     return value
 
@@ -182,7 +187,7 @@ class EncoderEmbed(APIView):
 
     permission_classes = [IsAuthenticated]
     throttle_classes = [EmbedThrottle]
-    parser_classes = [MultiPartParser, JSONParser]
+    parser_classes = [MultiPartParser, BoundedJSONParser]
 
     @extend_schema(request={"multipart/form-data": EmbedUploadSerializer, "application/json": EmbedJSONSerializer},
                    responses={200: EmbedResponseSerializer, 400: OpenApiResponse(description="bad weights"),

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import torch
 
 import inr
+from cinr_web.bounds import spec_limits
+from inr.io import spec_from_dict
 
 # Per request: how many INRs in all, and how many bytes per weight file. A default SIREN INR is ~5 KB.
 MAX_INRS_PER_REQUEST = 1024
@@ -64,7 +66,7 @@ def read_weight_file(name: str, data: bytes, max_bytes: int = MAX_FILE_BYTES) ->
     if len(data) > max_bytes:
         raise BadWeights(f"{name}: {len(data)} bytes is over the limit of {max_bytes} bytes per weight file")
     try:
-        spec, params, _metadata = inr.load(io.BytesIO(data), max_bytes=max_bytes)
+        spec, params, _metadata = inr.load(io.BytesIO(data), max_bytes=max_bytes, limits=spec_limits())
     except inr.InvalidWeights as err:
         raise BadWeights(f"{name}: {err}") from None
     params = {k: v.detach().to(torch.float32).cpu() for k, v in params.items()}
@@ -74,11 +76,12 @@ def read_weight_file(name: str, data: bytes, max_bytes: int = MAX_FILE_BYTES) ->
 
 
 def spec_from_json(value: object, where: str = "spec") -> inr.FieldSpec:
+    """A JSON spec, its sizes checked against the settings' limits before anything is allocated."""
     if not isinstance(value, dict):
         raise BadWeights(f"{where}: expected an object such as {{\"arch\": \"siren\", \"hidden\": 32, ...}}")
     try:
-        return inr.FieldSpec.from_dict(value)
-    except (TypeError, ValueError) as err:
+        return spec_from_dict(value, spec_limits())
+    except inr.InvalidWeights as err:
         raise BadWeights(f"{where}: not a valid architecture ({err})") from None
 
 

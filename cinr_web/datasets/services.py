@@ -23,6 +23,7 @@ from PIL import Image as PILImage
 from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
+from cinr_web.datasets import upload_bounds
 from cinr_web.datasets.models import Image, ImageDataset
 from cinr_web.storage import delete_quietly, save_bytes
 from training.sources import ImageSet, InvalidImages, load_builtin, load_images, read_image_folder, read_zip
@@ -128,19 +129,23 @@ def import_upload(name: str, files_or_zip: UploadedFile | Sequence[UploadedFile]
     For loose image files, `labels` gives each file's class name (a list as long as the files) or one class for
     all; without labels they all get the class "unlabelled". Raises InvalidImages naming the file and the problem
     (corrupt image, mixed sizes or modes, non-image files, `..` or absolute paths in a zip, an empty archive,
-    over the size limit); nothing is stored then.
+    over the size limit, over the pixel or zip limits of upload_bounds); nothing is stored then.
     """
     uploads = [files_or_zip] if not isinstance(files_or_zip, (list, tuple)) else list(files_or_zip)
     if not uploads:
         raise InvalidImages("the upload holds no files")
     _check_upload_size(uploads)
+    limits = upload_bounds.UploadLimits.from_settings()
     if len(uploads) == 1 and _upload_name(uploads[0]).lower().endswith(".zip"):
         if labels:
             raise InvalidImages("labels come from the zip's folders; do not pass labels with a zip")
         zip_file = uploads[0]
         zip_file.seek(0)
-        image_set = read_zip(zip_file, max_bytes=settings.CINR_MAX_UPLOAD_BYTES * 4, name=_upload_name(zip_file))
+        upload_bounds.check_zip(zip_file, _upload_name(zip_file), limits)  # headers only, before any decoding
+        image_set = read_zip(zip_file, max_bytes=limits.zip_bytes, max_files=limits.zip_members,
+                             name=_upload_name(zip_file))
     else:
+        upload_bounds.check_files(uploads, limits)  # headers only, before any decoding
         image_set = _read_loose_files(uploads, labels)
     return import_image_set(image_set, name=name, source=ImageDataset.Source.UPLOAD, user=user,
                             description=description)

@@ -69,11 +69,12 @@ class _LiveConsumer(AsyncJsonWebsocketConsumer):
         self.group = f"{self.prefix}-{self.object_id}"
         await self.channel_layer.group_add(self.group, self.channel_name)
         history = await database_sync_to_async(self.history)(self.object_id)
-        if history is None:
+        await self.accept()
+        if history is None:  # accepted first: a close code reaches the client only on an open socket
             await self.channel_layer.group_discard(self.group, self.channel_name)
+            self.group = ""
             await self.close(code=CLOSE_NOT_FOUND)
             return
-        await self.accept()
         await self.send_json(history)
 
     async def disconnect(self, code: int) -> None:
@@ -105,3 +106,11 @@ class INRSetConsumer(_LiveConsumer):
 
     def history(self, object_id: int) -> dict | None:
         return inrset_history(object_id)
+
+
+class UnknownPathConsumer(AsyncJsonWebsocketConsumer):
+    """Any other ws/ path: accepted, then closed with 4404 (a clean close, not a routing error in the server)."""
+
+    async def connect(self) -> None:
+        await self.accept()
+        await self.close(code=CLOSE_NOT_FOUND)

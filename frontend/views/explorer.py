@@ -21,12 +21,14 @@ from PIL import UnidentifiedImageError
 
 import inr
 from cinr_web.api.rendering import RenderOptions, png_bytes, render_image
+from cinr_web.api.throttles import TryThrottle
+from cinr_web.bounds import short_message, spec_limits
 from cinr_web.runs.models import Run
 from frontend.views.common import api_render_base, member
+from training.importers import PIL_FORMATS
 
 ENCODER_KINDS = (Run.Kind.SIMCLR, Run.Kind.SUPERVISED)
 MAX_TRY_BYTES = 20 * 1024 * 1024
-MAX_TRY_PIXELS = 4096 * 4096
 TRY_VIEWS = 4  # augmented views shown beside a "Try it" reconstruction
 
 
@@ -93,10 +95,11 @@ class TryError(ValueError):
 
 def _read_image(data: bytes, name: str, channels: int, height: int, width: int) -> torch.Tensor:
     """An uploaded picture as [1, C, H, W] in [0, 1], converted to the dataset's channels and resized to its grid."""
+    limit = settings.CINR_MAX_IMAGE_PIXELS
     try:
-        picture = PILImage.open(io.BytesIO(data))
-        if picture.width * picture.height > MAX_TRY_PIXELS:
-            raise TryError(f"{name}: {picture.width}×{picture.height} pixels is over the limit of {MAX_TRY_PIXELS}")
+        picture = PILImage.open(io.BytesIO(data), formats=PIL_FORMATS)  # reads the header only
+        if picture.width * picture.height > limit:  # checked before the pixels are decoded
+            raise TryError(f"{name}: {picture.width}×{picture.height} pixels is over the limit of {limit}")
         picture.load()
     except (UnidentifiedImageError, OSError, PILImage.DecompressionBombError) as error:
         raise TryError(f"{name}: not a readable image ({error})") from None
@@ -138,6 +141,13 @@ def try_it(request: HttpRequest, pk: int) -> JsonResponse:
     """POST multipart "file": one image (fitted here) or one INR weight file -> embedding, class, map position."""
     from cinr_web.api.inference import EncoderUnavailable, embed_inrs
 
+    throttle = TryThrottle()
+    if not throttle.allow_request(request, None):  # per user, like the model API (CINR_TRY_THROTTLE)
+        wait = throttle.wait()
+        response = JsonResponse({"error": "too many requests: try again later"}, status=429)
+        if wait is not None:
+            response["Retry-After"] = str(max(1, round(wait)))
+        return response
     encoder, _ = resolve(_run(pk))
     if encoder is None:
         return JsonResponse({"error": f"run {pk} has no encoder to embed with"}, status=400)
@@ -149,7 +159,8 @@ def try_it(request: HttpRequest, pk: int) -> JsonResponse:
         return JsonResponse({"error": "send one image or INR weight file as the form field 'file'"}, status=400)
     limit = min(MAX_TRY_BYTES, settings.CINR_MAX_UPLOAD_BYTES)
     if upload.size > limit:
-        return JsonResponse({"error": f"{upload.name}: {upload.size} bytes is over the limit of {limit}"}, status=400)
+        return JsonResponse({"error": f"{upload.name}: {upload.size} bytes is over the limit of {limit}"},
+                            status=400)
     inrset = encoder.inrset
     dataset = inrset.dataset
     spec = inrset.field_spec
@@ -157,7 +168,7 @@ def try_it(request: HttpRequest, pk: int) -> JsonResponse:
     answer: dict = {"source": upload.name}
     try:
         if upload.name.lower().endswith(".safetensors"):
-            file_spec, params, _ = inr.load(data, max_bytes=limit)
+            file_spec, params, _ = inr.load(data, max_bytes=limit, limits=spec_limits())
             if file_spec != spec:
                 raise TryError(f"{upload.name}: architecture {file_spec.to_dict()} is not the encoder's "
                                f"{spec.to_dict()}")
@@ -173,9 +184,9 @@ def try_it(request: HttpRequest, pk: int) -> JsonResponse:
                                              .to(torch.uint8).numpy()))
         results = embed_inrs(encoder, spec, params)
     except (TryError, ValueError) as error:  # inr.InvalidWeights and web-api's BadWeights are ValueErrors
-        return JsonResponse({"error": str(error)}, status=400)
+        return JsonResponse({"error": short_message(str(error))}, status=400)
     except EncoderUnavailable as error:
-        return JsonResponse({"error": str(error)}, status=409)
+        return JsonResponse({"error": short_message(str(error))}, status=409)
     first = results[0]
     answer.update(predicted_class=first.get("predicted_class"), probabilities=first.get("probabilities") or {},
                   map_position=first.get("map_position"))
