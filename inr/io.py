@@ -203,19 +203,18 @@ def _read_file(f: BinaryIO, max_bytes: int) -> tuple[bytes, dict, dict[str, str]
             raise InvalidWeights("not a safetensors file: it is a Python pickle; pickles are never loaded")
         raise InvalidWeights(f"truncated weight file: {len(head)} bytes, too short for a safetensors header")
     header_len = int.from_bytes(head, "little")
-    if 8 + header_len > max_bytes:
-        if _looks_like_pickle(head):
-            raise InvalidWeights("not a safetensors file: it is a Python pickle; pickles are never loaded")
-        raise _oversize("header declares a header of", header_len, max_bytes)
     # A safetensors header is a JSON object, so its first byte is "{". Checking it (rather than only the first two
-    # bytes) keeps valid files whose header length happens to begin with a pickle's protocol bytes.
+    # bytes) keeps valid files whose header length happens to begin with a pickle's protocol bytes. It is checked
+    # before the declared length, so random bytes are "not a safetensors file" rather than "too large".
     first = f.read(1) or b""
     if first != b"{":
         if _looks_like_pickle(head):
             raise InvalidWeights("not a safetensors file: it is a Python pickle; pickles are never loaded")
         if not first:
             raise InvalidWeights("truncated weight file: no header after the 8-byte length")
-        raise InvalidWeights("bad safetensors header: it does not start with a JSON object")
+        raise InvalidWeights("not a safetensors file: no JSON header after the 8-byte length")
+    if 8 + header_len > max_bytes:
+        raise _oversize("header declares a header of", header_len, max_bytes)
     if header_len < 2:
         raise InvalidWeights("bad safetensors header: empty header")
     raw_header = first + _read_exactly(f, header_len - 1, "header")

@@ -189,7 +189,17 @@ def test_it_bounds_the_size_before_reading(tmp_path):
     stream = Stream((10**12).to_bytes(8, "little") + b"{}")
     with pytest.raises(inr.InvalidWeights, match="too large"):
         inr.load(stream)
-    assert stream.read_bytes == 8
+    assert stream.read_bytes == 9  # the length and the header's first byte
+
+
+def test_it_calls_random_bytes_not_a_safetensors_file_before_judging_their_size():
+    noise = torch.Generator().manual_seed(0)
+    for _ in range(20):  # the first 8 bytes read as an absurd header length; the 9th is not "{"
+        data = bytes(torch.randint(0, 256, (4096,), generator=noise, dtype=torch.uint8).tolist())
+        if data[8:9] == b"{":
+            continue
+        with pytest.raises(inr.InvalidWeights, match="^not a safetensors file"):
+            inr.load(data)
 
 
 def test_it_builds_params_from_json_arrays():
