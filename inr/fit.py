@@ -208,19 +208,35 @@ def _fit_chunks(spec: FieldSpec, images: torch.Tensor, seed_ids: list[int], step
     )
 
 
+CUDA_MIN_CHUNK_INRS = 8192  # INRs per CUDA chunk at least, so that every kernel of a step has work for a whole GPU
+
+
 def default_chunk_size(spec: FieldSpec, pixels: int, seeds: int, device: torch.device,
                        images: int | None = None) -> int:
     """Images per chunk. On the CPU, 13 SIREN / 17 MFN 28x28 INRs: with the native sine kernel the step's fixed
     per-call cost matters more than keeping the activations in L2 (bench/README.md: 7 to 22 per chunk within 5 %,
-    best at 13 to 16); on CUDA, large enough to fill the GPU while staying within about 1 GiB. Given the number of
-    images, the chunks are made equal (no small last chunk)."""
+    best at 13 to 16); given the number of images the chunks are made equal (no small last chunk).
+
+    On CUDA, at least CUDA_MIN_CHUNK_INRS INRs per chunk (more for small images: up to 256 MiB of one activation
+    buffer), so that each of the step's ~25 kernels works on millions of elements; given the number of images, the
+    chunks are made equal without going under that floor (10,000 images x 1 seed: one chunk, not two of 5,000).
+    Memory: the fused step's buffers hold 168 floats per pixel and SIREN 2-32-32-3, 5.6 GB for 8,192 INRs on 32x32
+    images, so a GPU with less memory needs an explicit chunk_size."""
     width = spec.hidden * (spec.layers - 1 if spec.arch == "siren" else spec.filters)
     floats_per_inr = 4 * pixels * width  # the activations the fused step keeps alive, roughly
-    budget = 5 * 2**19 if device.type == "cpu" else 2**28
-    size = max(1, budget // (floats_per_inr * seeds))
-    if images:
-        size = math.ceil(images / math.ceil(images / size))
-    return size
+    if device.type == "cpu":
+        size = max(1, 5 * 2**19 // (floats_per_inr * seeds))
+        if images:
+            size = math.ceil(images / math.ceil(images / size))
+        return size
+    least = max(math.ceil(CUDA_MIN_CHUNK_INRS / seeds), 2**28 // (floats_per_inr * seeds))
+    if not images:
+        return least
+    for chunks in range(max(1, images // least), 1, -1):  # as many near-equal chunks as keep the last one >= least
+        size = math.ceil(images / chunks)
+        if images - (math.ceil(images / size) - 1) * size >= least:
+            return size
+    return images
 
 
 def _fit_chunk(spec: FieldSpec, images: torch.Tensor, inr_seeds: list[int], s: int, steps: int, lr: float,

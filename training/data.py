@@ -161,17 +161,24 @@ class INRDataset:
         spec = results[0].spec
         if any(r.spec != spec for r in results):
             raise ValueError("from_fit: the fit results have different specs")
-        image_index = torch.cat([r.image_index for r in results])
-        seed = torch.cat([r.seed for r in results])
-        order = torch.from_numpy(np.lexsort((seed.numpy(), image_index.numpy())))
-        image_index, seed = image_index[order], seed[order]
+        order = torch.from_numpy(np.lexsort((torch.cat([r.seed for r in results]).numpy(),
+                                             torch.cat([r.image_index for r in results]).numpy())))
+        in_order = bool((order == torch.arange(order.numel())).all())
+
+        def rows(parts: list[torch.Tensor]) -> torch.Tensor:
+            # One fit result already in (image, seed) order is taken as it is: a 50,000 x S fit's params are
+            # gigabytes, and a cat and a gather would hold them three times over
+            joined = parts[0] if len(parts) == 1 else torch.cat(parts)
+            return joined if in_order else joined[order]
+
+        image_index, seed = rows([r.image_index for r in results]), rows([r.seed for r in results])
         if torch.stack([image_index, seed], dim=1).unique(dim=0).shape[0] != image_index.numel():
             raise ValueError("from_fit: the fit results hold the same (image, seed) INR more than once")
         if image_index.numel() and (image_index.min() < 0 or image_index.max() >= images.num_images):
             raise ValueError(f"from_fit: image indices out of range for {images.num_images} images")
-        params = {k: torch.cat([r.params[k] for r in results])[order] for k in spec.param_shapes()}
+        params = {k: rows([r.params[k] for r in results]) for k in spec.param_shapes()}
         return cls(spec=spec, params=params, labels=images.labels[image_index], image_index=image_index, seed=seed,
-                   is_train=images.is_train()[image_index], psnr=torch.cat([r.psnr for r in results])[order],
+                   is_train=images.is_train()[image_index], psnr=rows([r.psnr for r in results]),
                    class_names=list(images.class_names), meta=dict(meta or {}))
 
 

@@ -108,25 +108,27 @@ def _build_image_set(source: str, name: str, files: list[tuple[str, tuple[str, .
     entries = sorted(_assign_classes(source, files), key=lambda e: (e[1] or "", e[2], e[0]))
     class_names = sorted({c for _, _, c in entries})
     class_id = {c: i for i, c in enumerate(class_names)}
-    arrays: list[np.ndarray] = []
-    first = ""
-    for n, _, _ in entries:
+    # One array for the whole set, allocated when the first image gives the shape, each image decoded into its row:
+    # a list of images then np.stack would hold every pixel twice (50,000 CIFAR-10 images: 1.2 GB instead of 0.6).
+    first = entries[0][0]
+    array = _decode_image(first, read(first))
+    if array.size * len(entries) > MAX_VALUES:
+        raise InvalidImages(f"{source}: {len(entries)} images of {list(array.shape)} are over the limit of "
+                            f"{MAX_VALUES} values")
+    stacked = np.empty((len(entries), *array.shape), dtype=np.float32)
+    stacked[0] = array
+    for row, (n, _, _) in enumerate(entries[1:], start=1):
         array = _decode_image(n, read(n))
-        if arrays and array.shape != arrays[0].shape:
-            (c0, h0, w0), (c1, h1, w1) = arrays[0].shape, array.shape
+        if array.shape != stacked.shape[1:]:
+            (c0, h0, w0), (c1, h1, w1) = stacked.shape[1:], array.shape
             if c0 != c1:
                 kinds = {1: "grey (1 channel)", 3: "colour (3 channels)"}
                 raise InvalidImages(f"{source}: images differ in mode: {first} is {kinds[c0]}, {n} is {kinds[c1]}; "
                                     "every image of a set must have the same mode")
             raise InvalidImages(f"{source}: images differ in size: {first} is {w0}x{h0}, {n} is {w1}x{h1} (width x "
                                 "height); every image of a set must have the same size")
-        if not arrays:
-            first = n
-            if array.size * len(entries) > MAX_VALUES:
-                raise InvalidImages(f"{source}: {len(entries)} images of {list(array.shape)} are over the limit of "
-                                    f"{MAX_VALUES} values")
-        arrays.append(array)
-    images = torch.from_numpy(np.stack(arrays))
+        stacked[row] = array
+    images = torch.from_numpy(stacked)
     labels = np.array([class_id[c] for _, _, c in entries], dtype=np.int64)
     if entries[0][1] is None:
         train, test = stratified_split(labels)
