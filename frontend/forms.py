@@ -5,7 +5,16 @@ from __future__ import annotations
 from django import forms
 
 import inr
-from cinr_web.runs.defaults import FIT, SHARED_INIT_HELP, SHARED_INIT_LABEL, SMALL_ENCODER
+from cinr_web.runs.defaults import (
+    FIT,
+    PRESETS,
+    QUICK,
+    SHARED_INIT_HELP,
+    SHARED_INIT_LABEL,
+    SMALL_ENCODER,
+    TRAINING,
+    preset_config,
+)
 
 
 class FitForm(forms.Form):
@@ -44,10 +53,13 @@ class FitForm(forms.Form):
 class TrainForm(forms.Form):
     """Start an encoder run on an INR set (staff). Only the common knobs; the rest keep their defaults."""
 
+    preset = forms.ChoiceField(choices=[(name, name) for name in PRESETS], required=False, label="Preset",
+                               help_text="Fills in the steps, batch size and encoder below.")
     kind = forms.ChoiceField(choices=[("simclr", "SimCLR pretraining"), ("supervised", "Supervised training")],
                              initial="simclr", label="Kind")
-    steps = forms.IntegerField(min_value=1, max_value=1_000_000, initial=200, label="Steps")
-    batch_size = forms.IntegerField(min_value=2, max_value=4096, initial=64, label="Batch size")
+    steps = forms.IntegerField(min_value=1, max_value=1_000_000, initial=TRAINING["simclr"]["steps"], label="Steps")
+    batch_size = forms.IntegerField(min_value=2, max_value=4096, initial=TRAINING["simclr"]["batch_size"],
+                                    label="Batch size")
     lr = forms.FloatField(min_value=1e-7, max_value=1.0, required=False, label="Learning rate",
                           help_text="Empty = the default.")
     encoder_size = forms.ChoiceField(choices=[("default", "default"), ("small", "small (quick on a CPU)")],
@@ -63,3 +75,53 @@ class TrainForm(forms.Form):
         if d["encoder_size"] == "small":
             config["encoder"] = dict(SMALL_ENCODER)
         return config
+
+
+def preset_fields(preset: str) -> dict:
+    """The TrainForm values a preset stands for (a SimCLR run's)."""
+    config = preset_config("simclr", preset)
+    return {"preset": preset, "steps": config["steps"], "batch_size": config["batch_size"],
+            "encoder_size": "small" if config.get("encoder") == SMALL_ENCODER else "default"}
+
+
+def train_form_and_estimate(inrset) -> tuple[TrainForm, dict]:
+    """The training form of an INR set's page and what its estimate needs: this machine's measured step times (by
+    kind, batch size and encoder size). Until a SimCLR run with the defaults has been measured here, the form starts
+    from the preset "quick on a CPU"."""
+    from cinr_web.runs.configs import normalise_config
+    from cinr_web.runs.estimates import training_rates
+
+    encoders = {size: normalise_config("supervised", {"encoder": SMALL_ENCODER} if size == "small" else {})["encoder"]
+                for size in ("small", "default")}
+    rates = []
+    for row in training_rates((inrset.spec or {}).get("arch", "")):
+        size = next((name for name, encoder in encoders.items() if encoder == row["encoder"]), None)
+        if size is not None:
+            rates.append({"kind": row["kind"], "batch_size": row["batch_size"], "encoder_size": size,
+                          "seconds_per_step": row["seconds_per_step"], "runs": row["runs"]})
+    defaults = preset_fields("the defaults")
+    measured = any(r["kind"] == "simclr" and r["batch_size"] == defaults["batch_size"]
+                   and r["encoder_size"] == defaults["encoder_size"] for r in rates)
+    initial = defaults if measured else preset_fields(QUICK)
+    presets = {name: preset_fields(name) for name in PRESETS}
+    return TrainForm(initial=initial), {"rates": rates, "presets": presets, "quick": not measured}
+
+
+def fit_estimate(dataset) -> dict:
+    """What the fit form's estimate needs: this machine's seconds per INR-step for each (arch, hidden, depth) fitted
+    to images of this dataset's size, the dataset's size and the architectures' default steps."""
+    from cinr_web.runs.estimates import fit_rates
+    from inr.fit import DEFAULT_FIT
+
+    rates = []
+    for row in fit_rates(dataset.height, dataset.width):
+        spec = row["spec"]
+        depth = spec.get("layers") if spec.get("arch") == "siren" else spec.get("filters")
+        form = FitForm({"arch": spec.get("arch"), "hidden": spec.get("hidden"), "depth": depth})
+        form.is_valid()  # only the spec's fields are needed
+        if {"arch", "hidden", "depth"} <= set(form.cleaned_data) and \
+                form.spec(dataset.channels).to_dict() == spec:  # the spec this form would make
+            rates.append({"arch": spec["arch"], "hidden": spec["hidden"], "depth": depth,
+                          "seconds_per_inr_step": row["seconds_per_inr_step"], "runs": row["runs"]})
+    return {"rates": rates, "images": dataset.num_images,
+            "default_steps": {arch: fit.steps for arch, fit in DEFAULT_FIT.items()}}

@@ -381,6 +381,7 @@ def test_it_streams_a_simclr_run_live_then_explores_its_embedding(page, tiny_dig
     page.bring_to_front()
     # Points arrive over the websocket while the run is running (the page never polls).
     page.wait_for_function(LIVE_POINTS_WHILE_RUNNING, timeout=60_000)
+    assert "elapsed" in page.locator("#run-clock").inner_text()
     shot(page, "simclr-run-live")
     run = poll(lambda: Run.objects.filter(pk=run.pk, status__in=["succeeded", "failed", "cancelled"]).first(), 120,
                "the SimCLR run")
@@ -397,6 +398,9 @@ def test_it_streams_a_simclr_run_live_then_explores_its_embedding(page, tiny_dig
     page.locator("#probe-panel").wait_for(state="visible")
     page.wait_for_function("document.querySelector('#confusion .heatmaplayer, #confusion .hm') !== null")
     assert "test accuracy" in page.locator("#h-probe").inner_text()
+    baselines = page.locator("#probe-baselines").inner_text()
+    assert f"encoder run {run.pk}" in baselines and "raw, flattened weights" in baselines
+    assert "untrained (random weights)" in baselines and "chance" in baselines
     page.wait_for_function("Number(document.getElementById('chart-acc').dataset.points || 0) > 0")
     shot(page, "simclr-run-done")
 
@@ -409,6 +413,13 @@ def test_it_streams_a_simclr_run_live_then_explores_its_embedding(page, tiny_dig
     loaded(page, "#hover-image", 32)
     assert "INR" in page.locator("#hover-text").inner_text()
     shot(page, "explorer-hover")
+    # Coloured by seed: one legend entry per seed, so a map that sorts INRs by initialisation shows it.
+    page.get_by_label("Colour by").select_option("seed")
+    page.wait_for_function("document.getElementById('map-encoder').dataset.colourBy === 'seed'")
+    legend = page.locator("#map-raw .legend").inner_text()
+    assert "seed 0" in legend and "seed 1" in legend
+    shot(page, "explorer-by-seed")
+    page.get_by_label("Colour by").select_option("class")
 
     # Try it: drop one image; it is fitted, embedded, classified and placed on the map.
     picture = tmp_path / "three.png"
@@ -443,3 +454,103 @@ def test_it_streams_a_simclr_run_live_then_explores_its_embedding(page, tiny_dig
     box = page.locator("#map-raw .scatterlayer .point").first.bounding_box()
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     page.wait_for_url(re.compile(rf"/inrsets/{inrset.pk}/\?image=\d+"), timeout=30_000)
+
+
+# -- the dashboard as a researcher uses it (issue 17): truthful live fit charts, time, explanations ------------------
+
+FIT_STEPS = 6000  # ~20 s for the tiny set on 2 loaded cores: long enough to watch the chart grow
+
+
+def test_it_draws_a_fit_live_by_step_with_its_time_and_then_estimates_the_next(page, tiny_digits_dataset):
+    from cinr_web.inrsets.models import INRSet
+
+    page.goto(f"/datasets/{tiny_digits_dataset.pk}/")
+    assert not page.get_by_label("Same initialisation for every image (not the paper's setting)").is_checked()
+    page.get_by_label("Hidden width").fill("16")
+    page.get_by_label("Layers / filters").fill("2")
+    page.get_by_label("Steps").fill(str(FIT_STEPS))
+    estimate = page.locator("#fit-estimate")
+    assert "no run like this has finished on this machine yet" in estimate.inner_text()
+    page.get_by_role("button", name="Start fitting").click()
+    page.wait_for_url(re.compile(r"/inrsets/\d+/"), timeout=30_000)
+    inrset_id = int(re.search(r"/inrsets/(\d+)/", page.url).group(1))
+
+    # While it runs, the PSNR chart gains points pushed over the websocket, by step of the fit (not by chunk).
+    running = "document.querySelector('#fit-panel [data-status]').textContent.trim() === 'running'"
+    page.wait_for_function(f"{running} && Number(document.getElementById('fit-psnr-chart').dataset.livePoints || 0)"
+                           " >= 3", timeout=60_000)
+    first = int(page.locator("#fit-psnr-chart").get_attribute("data-points"))
+    page.wait_for_function(f"{running} && Number(document.getElementById('fit-psnr-chart').dataset.points) > {first}",
+                           timeout=60_000)
+    page.wait_for_function("document.getElementById('fit-clock').textContent.includes(' left')", timeout=30_000)
+    assert "elapsed" in page.locator("#fit-clock").inner_text()
+    assert page.locator("#fit-psnr-chart .xtitle").text_content() == "fit step"
+    assert page.locator("#fit-psnr-chart .ytitle").text_content() == "mean PSNR (dB)"
+    assert page.locator("#fit-loss-chart .ytitle").text_content() == "mean MSE (log scale)"
+    shot(page, "fit-live-by-step")
+
+    inrset = poll(lambda: INRSet.objects.filter(pk=inrset_id, status__in=["succeeded", "failed"]).first(), 120,
+                  "the fit")
+    assert inrset.status == "succeeded", inrset.fit_run.error
+    # The run page: loss and PSNR panels, no learning-rate panel (a fit has none); the curve ends near the set's PSNR.
+    goto_past_own_reload(page, f"/runs/{inrset.fit_run.pk}/")
+    page.wait_for_function("Number(document.getElementById('chart-acc').dataset.points || 0) > 0")
+    assert page.locator("#chart-lr").count() == 0 and page.locator("#chart-loss").count() == 1
+    last_psnr = float(re.search(r"psnr_mean ([\d.]+) @ step " + str(FIT_STEPS),
+                                page.locator("#run-latest").inner_text()).group(1))
+    assert abs(last_psnr - inrset.psnr_mean) < 0.5, (last_psnr, inrset.psnr_mean)
+    assert page.locator("#run-clock").inner_text().startswith("took ")
+    shot(page, "fit-run-panels")
+
+    # The training form says what a run will cost, and with nothing measured starts from "quick on a CPU".
+    page.goto(f"/inrsets/{inrset.pk}/")
+    assert page.get_by_label("Preset").input_value() == "quick on a CPU"
+    assert "no run like this has finished on this machine yet" in page.locator("#train-estimate").inner_text()
+    page.get_by_label("Preset").select_option("the defaults")
+    assert page.get_by_label("Steps").input_value() == "300" and page.get_by_label("Encoder").input_value() == "default"
+    shot(page, "train-form-estimate")
+
+    # The next fit of the same kind is estimated from this one's measured seconds per INR-step.
+    page.goto(f"/datasets/{tiny_digits_dataset.pk}/")
+    page.get_by_label("Hidden width").fill("16")
+    page.get_by_label("Layers / filters").fill("2")
+    page.get_by_label("Steps").fill(str(FIT_STEPS))
+    text = estimate.inner_text()
+    assert "on this machine" in text and f"run {inrset.fit_run.pk}" in text, text
+    shot(page, "fit-estimate-measured")
+
+
+def test_it_explains_a_probe_and_links_the_chained_probe_while_it_waits(page, tiny_digits_dataset):
+    from django.utils import timezone
+
+    from cinr_web.inrsets.models import INRSet
+    from cinr_web.runs.models import MetricPoint, Run
+
+    inrset = INRSet.objects.create(dataset=tiny_digits_dataset, spec={"arch": "siren", "out_dim": 1, "hidden": 8,
+                                                                      "layers": 2, "omega0": 30.0},
+                                   fit_config={"steps": 5}, seeds_per_image=2, status="succeeded")
+    started = timezone.now()
+    simclr = Run.objects.create(kind="simclr", inrset=inrset, status="succeeded", progress=1.0, started_at=started,
+                                finished_at=started, config={"steps": 3, "batch_size": 32})
+    MetricPoint.objects.create(run=simclr, step=1, name="loss", value=2.0, time=started)
+    # The chain's probe waits (queued, never dispatched here): the page links to it instead of offering another.
+    queued = Run.objects.create(kind="probe", inrset=inrset, parent=simclr, status="queued")
+    page.goto(f"/runs/{simclr.pk}/")
+    assert page.locator("#pending-probe").inner_text().startswith(f"Linear probe: run {queued.pk} is queued")
+    assert page.get_by_role("button", name="Run a linear probe").count() == 0
+    shot(page, "simclr-probe-queued")
+
+    # A finished raw-weights probe: it says what it probed, percentages beside their baselines, no empty charts.
+    raw = Run.objects.create(kind="probe", inrset=inrset, status="succeeded", progress=1.0, started_at=started,
+                             finished_at=started,
+                             result={"accuracy": 75.0, "confusion": [[1, 0], [1, 2]], "class_names": ["a", "b"],
+                                     "feature": "raw", "num_train": 30, "num_test": 4})
+    page.goto(f"/runs/{raw.pk}/")
+    subject = page.locator("#probe-subject").inner_text()
+    assert f"raw, flattened weights of INR set {inrset.pk}" in subject and "encoder" not in subject
+    assert "test accuracy (%)" in page.locator("#probe-baselines th").last.text_content()
+    assert re.search(r"chance \(1 of 2 classes\)\s+50\.0", page.locator("#probe-baselines").inner_text())
+    assert page.locator("#chart-loss, #chart-lr, #chart-acc").count() == 0
+    page.wait_for_function("document.querySelector('#confusion .heatmaplayer, #confusion .hm') !== null")
+    shot(page, "probe-raw-explained")
+

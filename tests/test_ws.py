@@ -139,7 +139,7 @@ def test_it_streams_the_points_a_real_worker_publishes_while_fitting(celery_work
     run_history, run_live, set_live = async_to_sync(scenario)()
     assert run_live[-1]["status"] == "succeeded" and run_live[-1]["progress"] == 1.0, run_live[-1]
     metrics = [m for m in run_live if m["kind"] == "metric"]
-    assert {m["name"] for m in metrics} == {"loss", "psnr_mean"} and all(m["run"] == run.pk for m in metrics)
+    assert {m["name"] for m in metrics} == {"loss", "psnr_mean", "inrs"} and all(m["run"] == run.pk for m in metrics)
     seen = {(p["name"], p["step"]) for p in run_history["points"]}
     assert any((m["name"], m["step"]) not in seen for m in metrics), "no point arrived live"
     losses = [m["value"] for m in metrics if m["name"] == "loss"]

@@ -178,7 +178,7 @@ def _load_maps_tensors(artifact) -> tuple[dict, dict]:
 
 
 def load_maps(run) -> dict:
-    """An embedding run's maps for the explorer: {"classes", "labels", "inr_index", "image_index", "split",
+    """An embedding run's maps for the explorer: {"classes", "labels", "inr_index", "image_index", "seed", "split",
     "encoder": {"x", "y"} (None for a raw-weights run), "raw": {"x", "y"}} with plain lists."""
     artifact = run.artifact("embedding")
     if artifact is None:
@@ -190,8 +190,18 @@ def load_maps(run) -> dict:
 
     return {"classes": json.loads(meta["class_names"]), "labels": t["labels"].tolist(),
             "inr_index": t["inr_index"].tolist(), "image_index": t["image_index"].tolist(),
+            "seed": t["seed"].tolist() if "seed" in t else None,
             "split": ["train" if b else "test" for b in t["is_train"].tolist()],
             "encoder": xy("encoder_xy"), "raw": xy("raw_xy")}
+
+
+def load_map_tensors(run) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """An embedding run's map tensors (the module docstring lists them) and class names, for downloads."""
+    artifact = run.artifact("embedding")
+    if artifact is None:
+        raise LookupError(f"run {run.pk} has no embedding artifact (status {run.status})")
+    t, meta = _load_maps_tensors(artifact)
+    return t, json.loads(meta["class_names"])
 
 
 @dataclass

@@ -10,6 +10,7 @@ and the caller says so.
 
 from __future__ import annotations
 
+import json
 import statistics
 from dataclasses import dataclass, field
 
@@ -72,41 +73,68 @@ def step_seconds(run: Run) -> float | None:
     return (span["last_time"] - span["first_time"]).total_seconds() / (span["last_step"] - span["first_step"])
 
 
-def training_rate(kind: str, arch: str, batch_size: int, encoder: dict) -> tuple[float | None, list[int]]:
-    """(median seconds per step, the runs measured) of the last succeeded `kind` runs on `arch` INRs with this batch
-    size and encoder; (None, []) when there are none."""
-    rates = []
-    runs = (Run.objects.filter(kind=kind, status=Run.Status.SUCCEEDED, inrset__spec__arch=arch)
-            .order_by("-finished_at", "-id")[:CANDIDATES])
+def _key(value: dict) -> str:
+    return json.dumps(value or {}, sort_keys=True)
+
+
+def training_rates(arch: str) -> list[dict]:
+    """Every kind of training run measured on `arch` INRs: [{"kind", "batch_size", "encoder", "seconds_per_step",
+    "runs"}], each the median over its last MAX_RUNS succeeded runs (the dashboard's form looks its choice up here)."""
+    measured: dict[tuple, list[tuple[int, float]]] = {}
+    runs = (Run.objects.filter(kind__in=[Run.Kind.SIMCLR, Run.Kind.SUPERVISED], status=Run.Status.SUCCEEDED,
+                               inrset__spec__arch=arch).order_by("-finished_at", "-id")[:CANDIDATES])
     for run in runs:
         config = run.config or {}
-        if config.get("batch_size") != batch_size or config.get("encoder") != encoder:
+        key = (run.kind, config.get("batch_size"), _key(config.get("encoder")))
+        if len(measured.get(key, [])) >= MAX_RUNS:
             continue
         rate = step_seconds(run)
         if rate is not None:
-            rates.append((run.pk, rate))
-        if len(rates) == MAX_RUNS:
-            break
-    return _median(rates)
+            measured.setdefault(key, []).append((run.pk, rate))
+    rows = []
+    for (kind, batch_size, encoder), rates in measured.items():
+        seconds, pks = _median(rates)
+        rows.append({"kind": kind, "batch_size": batch_size, "encoder": json.loads(encoder),
+                     "seconds_per_step": seconds, "runs": pks})
+    return rows
+
+
+def training_rate(kind: str, arch: str, batch_size: int, encoder: dict) -> tuple[float | None, list[int]]:
+    """(median seconds per step, the runs measured) of the last succeeded `kind` runs on `arch` INRs with this batch
+    size and encoder; (None, []) when there are none."""
+    for row in training_rates(arch):
+        if row["kind"] == kind and row["batch_size"] == batch_size and _key(row["encoder"]) == _key(encoder):
+            return row["seconds_per_step"], row["runs"]
+    return None, []
+
+
+def fit_rates(height: int, width: int) -> list[dict]:
+    """Every field spec fitted to images of this size: [{"spec", "seconds_per_inr_step", "runs"}], each the median
+    over its last MAX_RUNS succeeded fit runs (a run's value: the median of its chunks)."""
+    chunks = (FitChunk.objects.filter(status=Run.Status.SUCCEEDED, seconds__gt=0, total__gt=0,
+                                      run__inrset__dataset__height=height, run__inrset__dataset__width=width)
+              .select_related("run", "run__inrset").order_by("-run__finished_at", "-id")[:CANDIDATES * 4])
+    per_run: dict[str, dict[int, list[float]]] = {}
+    for chunk in chunks:
+        steps = int((chunk.run.config or {}).get("steps") or 0)
+        runs = per_run.setdefault(_key(chunk.run.inrset.spec), {})
+        if steps > 0 and (chunk.run_id in runs or len(runs) < MAX_RUNS):
+            runs.setdefault(chunk.run_id, []).append(chunk.seconds / (chunk.total * steps))
+    rows = []
+    for spec, runs in per_run.items():
+        if runs:
+            seconds, pks = _median([(pk, statistics.median(values)) for pk, values in runs.items()])
+            rows.append({"spec": json.loads(spec), "seconds_per_inr_step": seconds, "runs": pks})
+    return rows
 
 
 def fit_rate(spec: dict, height: int, width: int) -> tuple[float | None, list[int]]:
-    """(median seconds per INR-step, the fit runs measured) of the last succeeded fit chunks of INRs with this spec
-    on images of this size; (None, []) when there are none."""
-    chunks = (FitChunk.objects.filter(status=Run.Status.SUCCEEDED, seconds__gt=0, run__inrset__spec__arch=spec["arch"],
-                                      run__inrset__dataset__height=height, run__inrset__dataset__width=width)
-              .select_related("run", "run__inrset").order_by("-run__finished_at", "-id")[:CANDIDATES])
-    per_run: dict[int, list[float]] = {}
-    for chunk in chunks:
-        if chunk.run.inrset.spec != spec or not chunk.total:
-            continue
-        steps = int((chunk.run.config or {}).get("steps") or 0)
-        if steps > 0:
-            per_run.setdefault(chunk.run_id, []).append(chunk.seconds / (chunk.total * steps))
-        if len(per_run) > MAX_RUNS:
-            break
-    rates = [(pk, statistics.median(values)) for pk, values in list(per_run.items())[:MAX_RUNS]]
-    return _median(rates)
+    """(median seconds per INR-step, the fit runs measured) of the last succeeded fits of INRs with this spec on
+    images of this size; (None, []) when there are none."""
+    for row in fit_rates(height, width):
+        if _key(row["spec"]) == _key(spec):
+            return row["seconds_per_inr_step"], row["runs"]
+    return None, []
 
 
 def estimate_training(kind: str, inrset, config: dict) -> Estimate:

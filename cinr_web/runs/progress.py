@@ -13,7 +13,7 @@ import math
 import threading
 import time
 
-from django.db.models import Sum
+from django.db import transaction
 from django.utils import timezone
 
 from cinr_web import live
@@ -121,28 +121,94 @@ class Reporter:
 
 
 class FitReporter(Reporter):
-    """A fit chunk's reporter: its progress is the chunk's; the run's is the mean over chunks, and the INR set's page
-    gets progress events."""
+    """A fit chunk's reporter. Its progress is the chunk's; the run's is the sum over chunks, and the INR set's page
+    gets progress events.
+
+    The fit's curves are by step of the fit (1..steps, the x axis every INR shares): at each recorded step, "loss"
+    and "psnr_mean" are the means over every INR that has reached that step so far, in all of inr.fit's batches and
+    all chunk tasks, and "inrs" is how many INRs that is. inr.fit fits its batches one after the other, each from
+    step 1, so a per-batch curve drawn on one axis would be a sawtooth. Each flush adds this task's new INR-steps to
+    the stored means under the run's row lock, so chunk tasks on several workers combine into one curve, and the
+    updated points go live to the run's and the INR set's pages (clients key points by step: an update replaces).
+    """
+
+    CURVE = ("loss", "psnr_mean", "inrs")
 
     def __init__(self, run: Run, chunk: FitChunk, **kwargs) -> None:
         super().__init__(run, **kwargs)
         self.chunk = chunk
-        self.psnr_mean: float | None = None
+        self.psnr_mean: float | None = None  # mean final PSNR of this chunk's INRs finished so far
+        self._finished = [0, 0.0]  # INRs finished, sum of their final PSNRs
+        self._curve: dict[int, list[float]] = {}  # step -> [INRs, loss sum, PSNR sum] not stored yet
 
-    def metrics(self, step: int, values: dict) -> None:
-        if "psnr_mean" in values and math.isfinite(values["psnr_mean"]):
-            self.psnr_mean = float(values["psnr_mean"])
-        super().metrics(step, values)
+    def fit_step(self, step: int, inrs: int, loss: float, psnr_mean: float, last: bool) -> None:
+        """One batch of `inrs` INRs at `step` with mean `loss` and `psnr_mean`; `last`: the batch's final step."""
+        if not (math.isfinite(loss) and math.isfinite(psnr_mean)):
+            return
+        entry = self._curve.setdefault(int(step), [0, 0.0, 0.0])
+        entry[0] += inrs
+        entry[1] += inrs * loss
+        entry[2] += inrs * psnr_mean
+        self._steps_since_flush += 1
+        if last:
+            self._finished[0] += inrs
+            self._finished[1] += inrs * psnr_mean
+            self.psnr_mean = self._finished[1] / self._finished[0]
+
+    def flush(self) -> None:
+        curve, self._curve = self._curve, {}
+        self._steps_since_flush = 0
+        self._last_flush = time.monotonic()
+        points = self._add_to_curve(curve) if curve else []
+        self.write_progress()
+        if points:
+            live.publish(self._groups(), [live.metric_event(p.run_id, p.step, p.name, p.value, p.time)
+                                          for p in points] + [live.status_event(self.run)])
+
+    def _add_to_curve(self, curve: dict[int, list[float]]) -> list[MetricPoint]:
+        """Folds `curve` into the stored means; returns the points as they now are, in step order."""
+        now = timezone.now()
+        with transaction.atomic():
+            Run.objects.select_for_update().filter(pk=self.run.pk).values_list("pk").first()
+            stored = {(p.name, p.step): p for p in MetricPoint.objects.filter(
+                run_id=self.run.pk, name__in=self.CURVE, step__in=list(curve))}
+            new, changed = [], []
+            for step in sorted(curve):
+                inrs, loss_sum, psnr_sum = curve[step]
+                count = stored.get(("inrs", step))
+                before = count.value if count is not None else 0.0
+                total = before + inrs
+                for name, added in (("loss", loss_sum), ("psnr_mean", psnr_sum), ("inrs", float(inrs))):
+                    point = stored.get((name, step))
+                    if point is None:
+                        point = MetricPoint(run_id=self.run.pk, step=step, name=name, value=0.0, time=now)
+                        new.append(point)
+                    else:
+                        changed.append(point)
+                    point.value = total if name == "inrs" else (point.value * before + added) / total
+                    point.time = now
+            MetricPoint.objects.bulk_create(new, batch_size=1000)
+            MetricPoint.objects.bulk_update(changed, ["value", "time"], batch_size=1000)
+        return sorted(new + changed, key=lambda p: (p.step, self.CURVE.index(p.name)))
+
+    def _groups(self) -> list[str]:
+        groups = [live.run_group(self.run.pk)]
+        if self.run.inrset_id:
+            groups.append(live.inrset_group(self.run.inrset_id))
+        return groups
 
     def write_progress(self) -> None:
         done = int(round(self.progress_value * self.chunk.total))
         FitChunk.objects.filter(pk=self.chunk.pk).update(done=done, psnr_mean=self.psnr_mean)
-        totals = FitChunk.objects.filter(run_id=self.run.pk).aggregate(done=Sum("done"), total=Sum("total"))
-        total = totals["total"] or 1
-        fraction = (totals["done"] or 0) / total
+        chunks = list(FitChunk.objects.filter(run_id=self.run.pk).values("done", "total", "psnr_mean"))
+        total = sum(c["total"] for c in chunks) or 1
+        done_all = sum(c["done"] for c in chunks)
+        fraction = done_all / total
+        # The mean final PSNR of the INRs finished so far, over all chunks (each chunk's mean weighted by its INRs).
+        weighted = [(c["psnr_mean"], c["done"]) for c in chunks if c["psnr_mean"] is not None and c["done"]]
+        psnr_mean = (sum(p * n for p, n in weighted) / sum(n for _, n in weighted)) if weighted else None
         self.run.progress = fraction
         Run.objects.filter(pk=self.run.pk).update(heartbeat_at=timezone.now(), progress=fraction)
         if self.run.inrset_id:
-            live.publish([live.inrset_group(self.run.inrset_id), live.run_group(self.run.pk)],
-                         [live.progress_event(self.run.inrset_id, fraction, totals["done"] or 0, total,
-                                              self.psnr_mean)])
+            live.publish(self._groups(), [live.progress_event(self.run.inrset_id, fraction, done_all, total,
+                                                              psnr_mean)])

@@ -6,6 +6,7 @@ Kept apart from tasks.py (the Celery plumbing: claiming, finishing, chaining) so
 from __future__ import annotations
 
 import dataclasses
+import math
 import tempfile
 from pathlib import Path
 
@@ -19,38 +20,38 @@ from cinr_web.runs.progress import FitReporter, Reporter
 from cinr_web.storage import save_bytes, save_file
 from inr import FieldSpec
 from inr.device import default_device
-from inr.fit import FitResult
+from inr.fit import FitResult, default_chunk_size
 from inr.fit import fit as fit_inrs
 
-FIT_POINTS_PER_CHUNK = 100  # metric points per fit chunk and metric; a fit is plotted, not logged step by step
+FIT_CURVE_POINTS = 100  # steps of a fit's curve that are recorded; a fit is plotted, not logged step by step
 
 
 def fit_chunk(run: Run, chunk: FitChunk, reporter: FitReporter) -> FitResult:
     """inr.fit on the images [chunk.start, chunk.stop) with image_offset = chunk.start, so the chunks of a fit give
-    exactly the INRs one unchunked fit would."""
+    exactly the INRs one unchunked fit would. The reporter gets each of inr.fit's batches at every recorded step of
+    the fit (its x axis: 1..steps), with the batch's number of INRs, so the curve is a mean over INRs."""
     config = run.config
     spec = FieldSpec.from_dict(config["spec"])
     images = run.inrset.dataset.load().images[chunk.start:chunk.stop]  # [n, C, H, W]
     steps = int(config["steps"])
-    last_bucket = -1
+    seeds = int(config["seeds_per_image"])
+    device = default_device()
+    # inr.fit's own default, passed explicitly so the callback knows how many INRs each batch holds.
+    batch_images = default_chunk_size(spec, images.shape[2] * images.shape[3], seeds, device, images=len(images))
+    stride = max(1, math.ceil(steps / FIT_CURVE_POINTS))
     reporter.check()
 
     def callback(step: int, stats: dict) -> bool:
-        nonlocal last_bucket
-        # Progress within this chunk; inr.fit may itself split the chunk into batches sized for the device, each
-        # running all `steps`, so the chunk's x axis is its progress scaled to `steps`.
-        fraction = (stats["chunk"] + step / stats["steps"]) / stats["chunks"]
-        reporter.progress(fraction)
-        bucket = int(fraction * FIT_POINTS_PER_CHUNK)
-        if bucket != last_bucket:
-            last_bucket = bucket
-            x = chunk.index * steps + round(fraction * steps)
-            reporter.metrics(x, {"loss": stats["loss"], "psnr_mean": stats["psnr_mean"]})
+        reporter.progress((stats["chunk"] + step / stats["steps"]) / stats["chunks"])
+        if step == 1 or step % stride == 0 or step == steps:
+            first_image = stats["done"] // seeds
+            inrs = min(batch_images, len(images) - first_image) * seeds
+            reporter.fit_step(step, inrs, stats["loss"], stats["psnr_mean"], last=step == steps)
         return reporter.tick()
 
-    return fit_inrs(spec, images, seeds=int(config["seeds_per_image"]), steps=steps, lr=float(config["lr"]),
+    return fit_inrs(spec, images, seeds=seeds, steps=steps, lr=float(config["lr"]),
                    anti_alias=bool(config["anti_alias"]), shared_init=bool(config["shared_init"]),
-                   image_offset=chunk.start, callback=callback)
+                   device=device, chunk_size=batch_images, image_offset=chunk.start, callback=callback)
 
 
 # -- encoder training ------------------------------------------------------------------------------------------------
@@ -126,6 +127,20 @@ def features(run: Run, dataset, encoder_run: Run | None) -> torch.Tensor:
     return extract_features(encoder, dataset, device=default_device())
 
 
+def random_encoder_features(encoder_run: Run, dataset, train: torch.Tensor) -> torch.Tensor:
+    """[M, D] features of an untrained encoder of the same architecture as `encoder_run`'s (seed 0), normalised on
+    the training INRs as a trained one is (training.reproduce's random-encoder baseline)."""
+    from training.encoder import RelationalTransformer
+    from training.probe import extract_features
+
+    trained, _ = load_encoder(encoder_run.artifact(Artifact.Kind.CHECKPOINT))
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        untrained = RelationalTransformer(dataset.spec, trained.config)
+    untrained.set_normalization({k: v[train] for k, v in dataset.params.items()}, dataset.labels[train])
+    return extract_features(untrained, dataset, device=default_device())
+
+
 def probe(run: Run, reporter: Reporter) -> dict:
     """Linear probe (logistic regression) on the train rows, evaluated on the test rows; with an encoder also the
     raw-weights baseline, for comparison. The head becomes a probe Artifact."""
@@ -148,11 +163,17 @@ def probe(run: Run, reporter: Reporter) -> dict:
            "feature": "encoder" if encoder_run else "raw", "encoder_run": encoder_run.pk if encoder_run else None,
            "num_train": int(train.sum()), "num_test": int(test.sum()), "feature_dim": int(x.shape[1])}
     if encoder_run is not None:
-        reporter.progress(0.75)
+        # The baselines beside it: the raw weights, and the same encoder untrained (what training added).
+        reporter.progress(0.7)
         reporter.check()
         raw = raw_weight_features(dataset.spec, dataset.params)
         out["raw_weights_accuracy"] = linear_probe(raw[train], y[train], raw[test], y[test],
                                                    dataset.class_names).accuracy
+        reporter.progress(0.8)
+        reporter.check()
+        random = random_encoder_features(encoder_run, dataset, train)
+        out["random_encoder_accuracy"] = linear_probe(random[train], y[train], random[test], y[test],
+                                                      dataset.class_names).accuracy
     store_artifact_bytes(run, Artifact.Kind.PROBE, "probe.safetensors", probe_bytes(result, out["feature"]),
                          {"feature": out["feature"], "accuracy": result.accuracy, "feature_dim": int(x.shape[1])})
     reporter.metrics(1, {"accuracy": result.accuracy})

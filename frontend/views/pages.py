@@ -14,7 +14,7 @@ from rest_framework.authtoken.models import Token
 from cinr_web.datasets.models import ImageDataset
 from cinr_web.inrsets.models import INRSet
 from cinr_web.runs.models import Run
-from frontend.forms import FitForm, TrainForm
+from frontend.forms import FitForm, TrainForm, fit_estimate, train_form_and_estimate
 from frontend.views.common import API_UPLOAD, api_render_base, int_param, member, pretty_json, staff
 
 IMAGES_PER_PAGE = 96
@@ -68,6 +68,7 @@ def _dataset_page(request: HttpRequest, dataset: ImageDataset, fit_form: FitForm
     inrsets = dataset.inrsets.annotate(fit_progress=_fit_progress())
     return render(request, "frontend/dataset.html", {
         "dataset": dataset, "page": page, "inrsets": inrsets, "fit_form": fit_form,
+        "fit_estimate": fit_estimate(dataset) if request.user.is_staff else None,
         "image_prefix": f"/api/datasets/{dataset.pk}/images/",
     }, status=status)
 
@@ -103,6 +104,7 @@ def inrset_detail(request: HttpRequest, pk: int) -> HttpResponse:
     hist = inrset.psnr_histogram or {}
     anti_alias = bool((inrset.fit_config or {}).get("anti_alias"))
     twin = _aliasing_twin(inrset, anti_alias)
+    train_form, train_estimate = train_form_and_estimate(inrset) if request.user.is_staff else (TrainForm(), None)
     return render(request, "frontend/inrset.html", {
         "inrset": inrset, "dataset": dataset, "fit_run": fit_run, "encoder_runs": encoder_runs,
         "spec_json": pretty_json(spec), "fit_config_json": pretty_json(inrset.fit_config),
@@ -110,7 +112,8 @@ def inrset_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "twin_render_base": api_render_base(twin.pk) if twin else "",
         "seeds": seeds, "seeds_range": list(range(seeds)), "image": image, "max_image": max(0, dataset.num_images - 1),
         "histogram": {"edges": hist.get("edges", []), "counts": hist.get("counts", [])},
-        "train_form": TrainForm(), "ready": inrset.status == "succeeded" and bool(inrset.weights),
+        "train_form": train_form, "train_estimate": train_estimate,
+        "ready": inrset.status == "succeeded" and bool(inrset.weights),
         "render_base": api_render_base(inrset.pk), "image_prefix": f"/api/datasets/{dataset.pk}/images/",
     })
 

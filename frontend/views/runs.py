@@ -26,17 +26,49 @@ def embedding_of(run: Run) -> Run | None:
     return run.children.filter(kind=Run.Kind.EMBEDDING).order_by("-id").first()
 
 
+# The chart panels each kind of run fills (probe and embedding runs log no curves: their page shows their result).
+PANELS = {
+    Run.Kind.FIT: ["loss", "psnr"],
+    Run.Kind.SIMCLR: ["loss", "lr", "alignment"],
+    Run.Kind.SUPERVISED: ["loss", "lr", "accuracy"],
+}
+
+
+def probe_subject(run: Run) -> str:
+    """What a probe run probed, in words: the encoder run's features or the INR set's raw weights."""
+    encoder = run.parent if run.parent is not None and run.parent.is_encoder else None
+    if encoder is not None:
+        return f"the features of encoder run {encoder.pk} ({encoder.get_kind_display()})"
+    return f"the raw, flattened weights of INR set {run.inrset_id}"
+
+
 def probe_summary(run: Run | None) -> dict | None:
-    """Accuracy, class names and confusion matrix from a finished probe run's result (None when there is none)."""
+    """Accuracy (percent), what was probed, its baselines, class names and confusion matrix from a finished probe
+    run's result (None when there is none)."""
     if run is None or run.status != "succeeded":
         return None
     result = run.result or {}
     if "accuracy" not in result:
         return None
     class_names = result.get("class_names") or (run.inrset.dataset.class_names if run.inrset else [])
+    baselines = []
+    raw = result.get("raw_weights_accuracy", result.get("raw_accuracy"))
+    if raw is not None:
+        baselines.append(("raw, flattened weights", raw))
+    if result.get("random_encoder_accuracy") is not None:
+        baselines.append(("the same encoder, untrained (random weights)", result["random_encoder_accuracy"]))
+    if class_names:
+        baselines.append((f"chance (1 of {len(class_names)} classes)", 100.0 / len(class_names)))
     return {"run": run, "accuracy": result.get("accuracy"), "confusion": result.get("confusion") or [],
             "class_names": class_names, "per_class": result.get("per_class_accuracy") or [],
-            "raw_accuracy": result.get("raw_weights_accuracy", result.get("raw_accuracy"))}
+            "subject": probe_subject(run), "baselines": baselines,
+            "num_train": result.get("num_train"), "num_test": result.get("num_test")}
+
+
+def pending_child(run: Run, kind: str) -> Run | None:
+    """A queued or running follow-up of `kind` (e.g. the probe a chain started): the page links to it instead of
+    offering to start another."""
+    return run.children.filter(kind=kind, status__in=["queued", "running"]).order_by("-id").first()
 
 
 @member
@@ -49,9 +81,14 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "frontend/run.html", {
         "run": run, "config_json": pretty_json(run.config), "result_json": pretty_json(run.result),
         "probe": probe, "embedding": embedding, "children": run.children.order_by("id"),
-        "is_encoder": run.kind in (Run.Kind.SIMCLR, Run.Kind.SUPERVISED), "others": others,
+        "is_encoder": run.is_encoder, "others": others, "panels": PANELS.get(run.kind, []),
+        "pending_probe": pending_child(run, Run.Kind.PROBE) if run.is_encoder else None,
+        "pending_embedding": pending_child(run, Run.Kind.EMBEDDING) if run.is_encoder else None,
         "chart_data": {"run": run.pk, "kind": run.kind, "status": run.status,
+                       # A fit's curve runs over steps 1..steps once per batch of INRs: its step is no progress.
                        "steps": (run.config or {}).get("steps") if run.kind != Run.Kind.FIT else None,
+                       "started_at": run.started_at.isoformat() if run.started_at else None,
+                       "finished_at": run.finished_at.isoformat() if run.finished_at else None,
                        "confusion": probe["confusion"] if probe else None,
                        "class_names": probe["class_names"] if probe else None},
     })

@@ -4,8 +4,8 @@
 window.CINR = window.CINR || {};
 
 CINR.MetricChart = class MetricChart {
-  // el: the chart's element; names: metric names this chart shows (null = all); options: {title, yTitle, logY,
-  // label(run, name) -> trace name}.
+  // el: the chart's element; names: metric names this chart shows (null = all); options: {title, xTitle, yTitle,
+  // logY, label(run, name) -> trace name}.
   constructor(el, names, options) {
     this.el = el;
     this.names = names;
@@ -56,7 +56,7 @@ CINR.MetricChart = class MetricChart {
     const layout = {
       title: { text: this.options.title || "", font: { size: 15 } },
       margin: { l: 60, r: 20, t: this.options.title ? 40 : 15, b: 45 },
-      xaxis: { title: { text: "step" }, automargin: true },
+      xaxis: { title: { text: this.options.xTitle || "step" }, automargin: true },
       yaxis: Object.assign({ title: { text: this.options.yTitle || "" }, type: this.options.logY ? "log" : "linear",
                              automargin: true },
                            this.options.logY ? { exponentformat: "power", dtick: 1 } : {}),

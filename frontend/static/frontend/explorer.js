@@ -1,4 +1,4 @@
-// Embedding explorer: two t-SNE maps coloured by class; hover shows the INR's reconstruction; click opens it;
+// Embedding explorer: two t-SNE maps coloured by class, seed or image; hover shows the INR's reconstruction; click opens it;
 // "Try it" embeds a dropped image or weight file and marks it on the encoder map.
 "use strict";
 
@@ -14,15 +14,39 @@
   const hoverLink = document.getElementById("hover-link");
   let data = null;
 
+  // What the points are coloured by: class (what a probe predicts), seed (which of an image's INRs) or image (do an
+  // image's INRs land together?). Up to 10 groups get a colour and a legend entry each; more, a colour scale.
+  const colourBy = document.getElementById("colour-by");
+  const GROUPINGS = {
+    class: { values: () => data.labels, name: v => data.classes[v] },
+    seed: { values: () => data.seed, name: v => "seed " + v },
+    image: { values: () => data.image_index, name: v => "image " + v },
+  };
+
+  function hoverText(i) {
+    return data.classes[data.labels[i]] + " · image " + data.image_index[i] +
+      (data.seed ? " · seed " + data.seed[i] : "") + " · INR " + data.inr_index[i];
+  }
+
   function traces(map) {
-    return data.classes.map(function (name, c) {
+    const grouping = GROUPINGS[colourBy.value] || GROUPINGS["class"];
+    const values = grouping.values();
+    const type = data.labels.length > 5000 ? "scattergl" : "scatter";
+    const groups = Array.from(new Set(values)).sort((a, b) => a - b);
+    if (groups.length > COLORS.length) {
+      const all = values.map((_, i) => i);
+      return [{ type: type, mode: "markers", name: colourBy.value, x: map.x, y: map.y, customdata: all,
+                text: all.map(hoverText), hovertemplate: "%{text}<extra></extra>", showlegend: false,
+                marker: { size: 7, color: values, colorscale: "Turbo", opacity: 0.85, showscale: true,
+                          colorbar: { title: { text: colourBy.value }, thickness: 12 }, line: { width: 0.5, color: "#fff" } } }];
+    }
+    return groups.map(function (value, g) {
       const idx = [];
-      data.labels.forEach((label, i) => { if (label === c) idx.push(i); });
+      values.forEach((v, i) => { if (v === value) idx.push(i); });
       return {
-        type: data.labels.length > 5000 ? "scattergl" : "scatter",
-        mode: "markers", name: name, x: idx.map(i => map.x[i]), y: idx.map(i => map.y[i]), customdata: idx,
-        marker: { size: 7, color: COLORS[c % COLORS.length], opacity: 0.85, line: { width: 0.5, color: "#fff" } },
-        hovertemplate: name + " · INR %{customdata}<extra></extra>",
+        type: type, mode: "markers", name: grouping.name(value), x: idx.map(i => map.x[i]), y: idx.map(i => map.y[i]),
+        customdata: idx, text: idx.map(hoverText), hovertemplate: "%{text}<extra></extra>",
+        marker: { size: 7, color: COLORS[g % COLORS.length], opacity: 0.85, line: { width: 0.5, color: "#fff" } },
       };
     });
   }
@@ -55,18 +79,25 @@
     });
   }
 
+  function draw() {
+    if (data.encoder) {
+      Plotly.react(encEl, traces(data.encoder), layout(), { responsive: true, displaylogo: false });
+      if (!encEl.dataset.wired) { wire(encEl); encEl.dataset.wired = "1"; }
+    } else {
+      encEl.textContent = "This embedding run mapped the raw weights only.";
+    }
+    Plotly.react(rawEl, traces(data.raw), layout(), { responsive: true, displaylogo: false });
+    if (!rawEl.dataset.wired) { wire(rawEl); rawEl.dataset.wired = "1"; }
+    encEl.dataset.colourBy = colourBy.value;
+  }
+
   fetch(config.points_url, { credentials: "same-origin" }).then(r => r.json()).then(function (body) {
     if (body.error) { hoverText.textContent = body.error; return; }
     data = body;
     document.getElementById("inspect-index").max = data.labels.length - 1;
-    if (data.encoder) {
-      Plotly.newPlot(encEl, traces(data.encoder), layout(), { responsive: true, displaylogo: false });
-      wire(encEl);
-    } else {
-      encEl.textContent = "This embedding run mapped the raw weights only.";
-    }
-    Plotly.newPlot(rawEl, traces(data.raw), layout(), { responsive: true, displaylogo: false });
-    wire(rawEl);
+    if (!data.seed) colourBy.querySelector("option[value=seed]").disabled = true;  // maps made before seeds were kept
+    draw();
+    colourBy.addEventListener("change", draw);
     encEl.dataset.points = String(data.labels.length);
   });
 

@@ -12,15 +12,25 @@
   const text = document.getElementById("fit-text");
   const status = panel.querySelector("[data-status]");
   let reloading = false;
-  const fitChart = new CINR.MetricChart(document.getElementById("fit-chart"), ["loss", "psnr_mean"],
-                                        { yTitle: "loss / PSNR (dB)" });
+  // PSNR and loss on their own axes: a loss near 0 beside PSNRs of 10-60 dB would be a flat line.
+  const fitCharts = [
+    new CINR.MetricChart(document.getElementById("fit-psnr-chart"), ["psnr_mean"],
+                         { yTitle: "mean PSNR (dB)", xTitle: "fit step" }),
+    new CINR.MetricChart(document.getElementById("fit-loss-chart"), ["loss"],
+                         { yTitle: "mean MSE (log scale)", xTitle: "fit step", logY: true }),
+  ];
+  const clockEl = document.getElementById("fit-clock");
+  const clock = clockEl ? new CINR.RunClock(clockEl, clockEl.dataset.started || null, clockEl.dataset.finished || null)
+    : null;
   if (!CINR.FINISHED.includes(status.textContent.trim())) {
     CINR.socket("/ws/inrsets/" + inrsetId + "/", function (event) {
-      CINR.feedCharts([fitChart], event);
+      CINR.feedCharts(fitCharts, event);
       if (event.kind === "progress") {
         CINR.setProgress(progress, event.progress);
-        text.textContent = event.done + " of " + event.total + " INRs done" +
-          (event.psnr_mean !== undefined && event.psnr_mean !== null ? ", mean PSNR " + CINR.fmt(event.psnr_mean, 1) + " dB" : "");
+        if (clock) { clock.start(); clock.sample(event.progress); }
+        // inr.fit fits INRs in batches: progress is steps done over all INRs' steps; the PSNR is of finished INRs.
+        text.textContent = Math.round(100 * event.progress) + " % of " + event.total + " INRs' steps done" +
+          (event.psnr_mean !== undefined && event.psnr_mean !== null ? "; finished INRs: mean PSNR " + CINR.fmt(event.psnr_mean, 1) + " dB" : "");
       }
       if (event.kind === "history" || event.kind === "status") {
         if (event.status) CINR.setStatus(status, event.status);
@@ -28,14 +38,15 @@
         // The page rendered before the end: reload once, so the server renders the finished set (or its error).
         if (CINR.FINISHED.includes(event.status) && !ready && !reloading) {
           reloading = true;
+          if (clock) clock.finish();
           setTimeout(() => location.reload(), 500);
         }
       }
     });
   } else {
-    // Finished: the history still draws the chart of the fit.
+    // Finished: the history still draws the charts of the fit.
     const ws = CINR.socket("/ws/inrsets/" + inrsetId + "/", function (event) {
-      CINR.feedCharts([fitChart], event);
+      CINR.feedCharts(fitCharts, event);
       if (event.kind === "history") ws.close();
     });
   }
