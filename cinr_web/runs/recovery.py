@@ -53,12 +53,13 @@ def sweep() -> dict[str, list[int]]:
     # looked at again under its lock.
     in_broker = broker_messages() if stale or waiting else set()
     for run_id in stale:
-        outcome = recover_stale(run_id, in_broker)
+        outcome = recover_stale(run_id, in_broker or set())
         if outcome:
             report[outcome].append(run_id)
-    for run_id in waiting:
-        if resend_lost(run_id, cutoff, in_broker):
-            report["resent"].append(run_id)
+    if in_broker is not None:  # None: a broker CINR cannot look into, where lost messages go unnoticed
+        for run_id in waiting:
+            if resend_lost(run_id, cutoff, in_broker):
+                report["resent"].append(run_id)
     never_sent = Run.objects.filter(status=Status.QUEUED, dispatched_at__isnull=True, created_at__lt=cutoff).filter(
         Q(parent__isnull=True) | Q(parent__status=Status.SUCCEEDED))
     for run in never_sent:
@@ -126,8 +127,9 @@ def _send_on_commit(messages: list[Message]) -> None:
     transaction.on_commit(send)
 
 
-def broker_messages() -> set[Message]:
-    """(task name, args) of every message waiting in this deployment's broker queues.
+def broker_messages() -> set[Message] | None:
+    """(task name, args) of every message waiting in this deployment's broker queues; None for a broker that is not
+    Redis (rule 2 then stays off).
 
     Reads kombu's Redis layout: each queue is a list `<global_keyprefix><queue name>` of JSON messages (Celery's
     protocol 2: the task name in the headers, `[args, kwargs, embed]` as the body, base64-encoded). Messages a worker
@@ -138,6 +140,8 @@ def broker_messages() -> set[Message]:
 
     from cinr_web.celery import app
 
+    if not str(app.conf.broker_url).startswith(("redis://", "rediss://")):
+        return None
     prefix = app.conf.broker_transport_options.get("global_keyprefix", "")
     client = redis.Redis.from_url(app.conf.broker_url)
     try:
