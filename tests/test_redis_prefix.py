@@ -29,17 +29,27 @@ SPEC = FieldSpec.siren(hidden=8, layers=3)
 FIT = {"steps": 30, "lr": 1e-3}
 
 
-def test_it_merges_the_prefix_into_the_broker_options():
+SHOW_PREFIXES = """
+import json
+from django.conf import settings
+from cinr_web.celery import app
+print(json.dumps({"broker": app.conf.broker_transport_options,
+                  "channels": settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"],
+                  "cache": settings.CACHES["default"]["KEY_PREFIX"]}))
+"""
+
+
+def test_it_puts_every_redis_key_of_a_deployment_under_its_prefix():
     assert broker_transport_options({"global_keyprefix": "lab-a:"}) == {"global_keyprefix": "lab-a:",
                                                                         "visibility_timeout": 24 * 3600}
     # What a deployment's process builds from its environment (the session's own app is set up by conftest).
-    shown = subprocess.run(
-        [sys.executable, "-c", "import json; from cinr_web.celery import app; "
-                               "print(json.dumps(app.conf.broker_transport_options))"],
-        cwd=REPO, env={**_environment(), "CINR_REDIS_PREFIX": "lab-a:"}, capture_output=True, text=True, timeout=120)
+    shown = subprocess.run([sys.executable, "-c", SHOW_PREFIXES], cwd=REPO,
+                           env={**_environment(), "CINR_REDIS_PREFIX": "lab-a:"}, capture_output=True, text=True,
+                           timeout=120)
     assert shown.returncode == 0, shown.stderr
-    options = json.loads(shown.stdout.strip().splitlines()[-1])
-    assert options["global_keyprefix"] == "lab-a:" and options["visibility_timeout"] == 24 * 3600
+    prefixes = json.loads(shown.stdout.strip().splitlines()[-1])
+    assert prefixes["broker"] == {"global_keyprefix": "lab-a:", "visibility_timeout": 24 * 3600}
+    assert prefixes["channels"] == "lab-a:asgi" and prefixes["cache"] == "lab-a:cache"
 
 
 def _environment() -> dict:
