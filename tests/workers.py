@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -163,7 +162,3 @@ def wait_until(predicate, timeout: float, what: str, workers: tuple[WorkerProces
     except AssertionError as exc:
         logs = "\n".join(f"--- {w.name} ---\n{w.log()[-4000:]}" for w in workers)
         raise AssertionError(f"{exc}\n{logs}") from None
-
-
-def elapsed(since: float) -> float:
-    return time.monotonic() - since
