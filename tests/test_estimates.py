@@ -127,3 +127,26 @@ def test_it_gives_api_admin_and_dashboard_one_set_of_defaults(inrset, tiny_digit
     assert stored["steps"] == defaults.TRAINING["simclr"]["steps"]
     assert stored["batch_size"] == defaults.TRAINING["simclr"]["batch_size"]
     assert normalise_config("simclr", {"steps": 7}, inrset=inrset)["steps"] == 7
+
+
+@pytest.mark.django_db
+def test_it_shows_the_cost_in_the_admin_before_a_fit_or_a_chain_starts(admin_client, inrset, tiny_digits_dataset):
+    from django.urls import reverse
+
+    page = admin_client.post(reverse("admin:datasets_imagedataset_changelist"),
+                             {"action": "fit_inrs", "_selected_action": [tiny_digits_dataset.pk]})
+    assert page.status_code == 200 and not INRSet.objects.exclude(pk=inrset.pk).exists()  # nothing started yet
+    assert "no run like this has finished on this machine yet" in page.content.decode()
+    stored = {**defaults.TRAINING["simclr"], "encoder": normalise_encoder()}
+    measured = finished_run(inrset, "simclr", 2.0, batch_size=stored["batch_size"], encoder=stored["encoder"])
+    page = admin_client.post(reverse("admin:inrsets_inrset_changelist"),
+                             {"action": "pretrain_chain", "_selected_action": [inrset.pk]})
+    text = page.content.decode()
+    assert f"about 10 min on this machine (300 steps × 2 s, the median of run {measured.pk})" in text, text
+
+
+def normalise_encoder() -> dict:
+    """The encoder a SimCLR run that names none is stored with."""
+    from cinr_web.runs.configs import normalise_config
+
+    return normalise_config("simclr", {})["encoder"]

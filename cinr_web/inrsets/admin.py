@@ -39,10 +39,19 @@ class INRSetAdmin(admin.ModelAdmin):
             runs = start_chain(inrset, encoder_kind=kind, encoder_config=data["config"], user=request.user)
             return f"{inrset}: runs {', '.join(str(r.pk) for r in runs)} queued ({kind} -> probe -> embedding)"
 
+        def cost(inrset: INRSet, data: dict) -> str:
+            from cinr_web.runs.configs import normalise_config
+            from cinr_web.runs.estimates import estimate_training
+
+            try:
+                return estimate_training(kind, inrset, normalise_config(kind, {}, inrset=inrset)).text
+            except ValueError as error:  # e.g. SimCLR on a set with one seed per image
+                return str(error)
+
         return action_with_form(self, request, queryset, form_class=config_form(_defaults(kind)), title=title,
                                 description="Trains an encoder on each selected INR set, then a linear probe and an "
                                             "embedding map with it (each waits for the one before).",
-                                submit_label="Start", start=start)
+                                submit_label="Start", start=start, cost=cost)
 
     @admin.action(description="Pretrain with SimCLR (then probe and embedding)…")
     def pretrain_chain(self, request, queryset):

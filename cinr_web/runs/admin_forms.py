@@ -14,9 +14,11 @@ from inr import FieldSpec
 
 
 def action_with_form(modeladmin, request, queryset, *, form_class: type[forms.Form], title: str, description: str,
-                     submit_label: str, start: Callable[[object, dict], str]):
+                     submit_label: str, start: Callable[[object, dict], str],
+                     cost: Callable[[object, dict], str] | None = None):
     """Shows `form_class` for the selected objects; on a valid POST calls start(obj, cleaned_data) for each and
-    reports what started (or what was wrong) as admin messages."""
+    reports what started (or what was wrong) as admin messages. cost(obj, initial): what the run would cost on this
+    machine with the form's initial settings, shown beside each object before anything starts."""
     action = request.POST.get("action")
     if request.POST.get("confirmed") == "yes":
         form = form_class(request.POST)
@@ -29,8 +31,10 @@ def action_with_form(modeladmin, request, queryset, *, form_class: type[forms.Fo
             return None
     else:
         form = form_class()
+    initial = {name: field.initial for name, field in form.fields.items()}
+    rows = [(obj, cost(obj, initial) if cost else "") for obj in queryset]
     context = {**modeladmin.admin_site.each_context(request), "title": title, "description": description,
-               "submit_label": submit_label, "queryset": queryset, "form": form, "action": action,
+               "submit_label": submit_label, "queryset": queryset, "rows": rows, "form": form, "action": action,
                "opts": modeladmin.model._meta, "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME}
     return TemplateResponse(request, "admin/cinr_action_form.html", context)
 
