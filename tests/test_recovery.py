@@ -52,6 +52,7 @@ def fitting_lines(log: str, run: Run) -> list[str]:
     return [line for line in log.splitlines() if f"of run {run.pk} (images" in line]
 
 
+@pytest.mark.slow  # real worker processes: ~15-40 s
 def test_it_finishes_a_fit_whose_worker_was_killed_mid_chunk(tiny_digits_dataset, prefix, tmp_path):
     first = WorkerProcess(prefix, "first", tmp_path / "first.log")
     second = WorkerProcess(prefix, "second", tmp_path / "second.log")
@@ -90,6 +91,7 @@ def test_it_finishes_a_fit_whose_worker_was_killed_mid_chunk(tiny_digits_dataset
     assert not FitChunk.objects.filter(run=victim).exclude(file="").exists()
 
 
+@pytest.mark.slow  # real worker processes: ~15-40 s
 def test_it_sends_again_the_runs_whose_messages_redis_lost(tiny_digits_dataset, prefix, tmp_path):
     lost = start_fit(tiny_digits_dataset, SPEC, QUICK_FIT, chunk_images=20).fit_run
     assert broker_messages() == {("cinr.fit_chunk", (lost.pk, 0)), ("cinr.fit_chunk", (lost.pk, 1))}

@@ -59,6 +59,7 @@ def _environment() -> dict:
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.slow  # real worker processes: ~15-40 s
 def test_it_runs_two_deployments_on_one_redis_without_taking_each_others_tasks(tiny_digits_dataset, tmp_path):
     a, b = new_prefix("deployment-a"), new_prefix("deployment-b")
     # Both deployments use this session's database (real ones each have their own): their sweepers stay off, or B's
