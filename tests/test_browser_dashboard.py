@@ -416,7 +416,7 @@ def test_it_streams_a_simclr_run_live_then_explores_its_embedding(page, tiny_dig
     # Coloured by seed: one legend entry per seed, so a map that sorts INRs by initialisation shows it.
     page.get_by_label("Colour by").select_option("seed")
     page.wait_for_function("document.getElementById('map-encoder').dataset.colourBy === 'seed'")
-    legend = page.locator("#map-raw .legend").inner_text()
+    legend = page.locator("#map-raw .legend").text_content()
     assert "seed 0" in legend and "seed 1" in legend
     shot(page, "explorer-by-seed")
     page.get_by_label("Colour by").select_option("class")

@@ -23,7 +23,7 @@
     image: { values: () => data.image_index, name: v => "image " + v },
   };
 
-  function hoverText(i) {
+  function pointText(i) {
     return data.classes[data.labels[i]] + " · image " + data.image_index[i] +
       (data.seed ? " · seed " + data.seed[i] : "") + " · INR " + data.inr_index[i];
   }
@@ -36,7 +36,7 @@
     if (groups.length > COLORS.length) {
       const all = values.map((_, i) => i);
       return [{ type: type, mode: "markers", name: colourBy.value, x: map.x, y: map.y, customdata: all,
-                text: all.map(hoverText), hovertemplate: "%{text}<extra></extra>", showlegend: false,
+                text: all.map(pointText), hovertemplate: "%{text}<extra></extra>", showlegend: false,
                 marker: { size: 7, color: values, colorscale: "Turbo", opacity: 0.85, showscale: true,
                           colorbar: { title: { text: colourBy.value }, thickness: 12 }, line: { width: 0.5, color: "#fff" } } }];
     }
@@ -45,7 +45,7 @@
       values.forEach((v, i) => { if (v === value) idx.push(i); });
       return {
         type: type, mode: "markers", name: grouping.name(value), x: idx.map(i => map.x[i]), y: idx.map(i => map.y[i]),
-        customdata: idx, text: idx.map(hoverText), hovertemplate: "%{text}<extra></extra>",
+        customdata: idx, text: idx.map(pointText), hovertemplate: "%{text}<extra></extra>",
         marker: { size: 7, color: COLORS[g % COLORS.length], opacity: 0.85, line: { width: 0.5, color: "#fff" } },
       };
     });
