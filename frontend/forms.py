@@ -77,9 +77,9 @@ class TrainForm(forms.Form):
         return config
 
 
-def preset_fields(preset: str) -> dict:
-    """The TrainForm values a preset stands for (a SimCLR run's)."""
-    config = preset_config("simclr", preset)
+def preset_fields(preset: str, kind: str = "simclr") -> dict:
+    """The TrainForm values a preset stands for, for a run of `kind`."""
+    config = preset_config(kind, preset)
     return {"preset": preset, "steps": config["steps"], "batch_size": config["batch_size"],
             "encoder_size": "small" if config.get("encoder") == SMALL_ENCODER else "default"}
 
@@ -103,7 +103,7 @@ def train_form_and_estimate(inrset) -> tuple[TrainForm, dict]:
     measured = any(r["kind"] == "simclr" and r["batch_size"] == defaults["batch_size"]
                    and r["encoder_size"] == defaults["encoder_size"] for r in rates)
     initial = defaults if measured else preset_fields(QUICK)
-    presets = {name: preset_fields(name) for name in PRESETS}
+    presets = {kind: {name: preset_fields(name, kind) for name in PRESETS} for kind in ("simclr", "supervised")}
     return TrainForm(initial=initial), {"rates": rates, "presets": presets, "quick": not measured}
 
 

@@ -28,7 +28,7 @@
     const data = JSON.parse(trainData.textContent);
     const f = trainForm.elements;
     f.preset.addEventListener("change", function () {
-      const values = data.presets[f.preset.value];
+      const values = data.presets[f.kind.value][f.preset.value];
       if (!values) return;
       f.steps.value = values.steps;
       f.batch_size.value = values.batch_size;
