@@ -461,9 +461,17 @@ def test_it_streams_a_simclr_run_live_then_explores_its_embedding(page, tiny_dig
 FIT_STEPS = 6000  # ~20 s for the tiny set on 2 loaded cores: long enough to watch the chart grow
 
 
+def console_errors(page) -> list[str]:
+    """The console's error messages from now on (a list the page fills)."""
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    return errors
+
+
 def test_it_draws_a_fit_live_by_step_with_its_time_and_then_estimates_the_next(page, tiny_digits_dataset):
     from cinr_web.inrsets.models import INRSet
 
+    errors = console_errors(page)
     page.goto(f"/datasets/{tiny_digits_dataset.pk}/")
     assert not page.get_by_label("Same initialisation for every image (not the paper's setting)").is_checked()
     page.get_by_label("Hidden width").fill("16")
@@ -518,6 +526,7 @@ def test_it_draws_a_fit_live_by_step_with_its_time_and_then_estimates_the_next(p
     text = estimate.inner_text()
     assert "on this machine" in text and f"run {inrset.fit_run.pk}" in text, text
     shot(page, "fit-estimate-measured")
+    assert not errors, errors
 
 
 def test_it_explains_a_probe_and_links_the_chained_probe_while_it_waits(page, tiny_digits_dataset):
@@ -526,6 +535,7 @@ def test_it_explains_a_probe_and_links_the_chained_probe_while_it_waits(page, ti
     from cinr_web.inrsets.models import INRSet
     from cinr_web.runs.models import MetricPoint, Run
 
+    errors = console_errors(page)
     inrset = INRSet.objects.create(dataset=tiny_digits_dataset, spec={"arch": "siren", "out_dim": 1, "hidden": 8,
                                                                       "layers": 2, "omega0": 30.0},
                                    fit_config={"steps": 5}, seeds_per_image=2, status="succeeded")
@@ -553,4 +563,5 @@ def test_it_explains_a_probe_and_links_the_chained_probe_while_it_waits(page, ti
     assert page.locator("#chart-loss, #chart-lr, #chart-acc").count() == 0
     page.wait_for_function("document.querySelector('#confusion .heatmaplayer, #confusion .hm') !== null")
     shot(page, "probe-raw-explained")
+    assert not errors, errors
 
