@@ -3,7 +3,7 @@ process, and against this machine's arithmetic limit (matrix-product rate and ve
 
     .venv/bin/python -m bench.fit                      # both architectures, 64 images, default steps and lr
     .venv/bin/python -m bench.fit --arch mfn --n 128 --steps 1000 --threads 2
-    .venv/bin/python -m bench.fit --device cuda --n 1024 --baseline-n 4   # on a GPU
+    .venv/bin/python -m bench.fit --device cuda --n 16384 --baseline-n 2 --precision tf32   # on a GPU
 
 Printed per architecture: INRs per second and mean / min PSNR of `inr.fit` and of one INR at a time (a plain
 nn.Module + torch.optim.Adam, same steps, same thread count), alternated --repeats times, with the median ratio; the
@@ -13,8 +13,9 @@ uses (`inr.native`: glibc's vector sine when its kernel is on, else torch.sin); 
 
 With --device cuda everything (inr.fit and both baselines: coordinates, targets, models, initial weights) runs on
 the GPU, after one untimed warm-up of each; the clocks are read after torch.cuda.synchronize(), the rates are wall
-rates, and the batched autograd baseline fits all --n images (as inr.fit does). The CPU-only parts (rates per
-CPU-second, the arithmetic limit, the native sine path) are skipped.
+rates, the batched autograd baseline fits all --n images (as inr.fit does), and the limit is the GPU's own measured
+product and sine rates (bench/fit_cuda.py, which also holds --precision). The CPU-only parts (rates per CPU-second,
+the native sine path) are skipped.
 """
 
 from __future__ import annotations
@@ -121,8 +122,9 @@ def one_at_a_time(spec: inr.FieldSpec, images: torch.Tensor, steps: int, lr: flo
 
 
 def batched_autograd(spec: inr.FieldSpec, images: torch.Tensor, steps: int, lr: float, anti_alias: bool,
-                     device: torch.device = CPU):
-    """The straightforward batched loop: inr.evaluate on stacked weights, autograd, torch.optim.Adam."""
+                     device: torch.device = CPU, autocast: torch.dtype | None = None):
+    """The straightforward batched loop: inr.evaluate on stacked weights, autograd, torch.optim.Adam. autocast: run
+    the steps (not the final PSNR) under torch.autocast to that dtype."""
     images = images.to(device)
     sync(device)
     started, cpu = time.perf_counter(), time.process_time()
@@ -134,7 +136,8 @@ def batched_autograd(spec: inr.FieldSpec, images: torch.Tensor, steps: int, lr: 
     limit = [f / max(spec.filters, 1) for f in inr.nyquist(28, 28)]
     for _ in range(steps):
         opt.zero_grad()
-        loss = (inr.evaluate(spec, params, coords) - target).square().mean(dim=(1, 2))
+        with torch.autocast(device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
+            loss = (inr.evaluate(spec, params, coords) - target).square().mean(dim=(1, 2))
         loss.sum().backward()
         opt.step()
         if anti_alias:
@@ -241,44 +244,6 @@ def timed_fit(spec: inr.FieldSpec, images: torch.Tensor, steps: int, lr: float, 
     return time.perf_counter() - started, result
 
 
-def run_cuda(arch: str, n: int, steps: int | None, lr: float | None, baseline_n: int, chunk: int | None,
-             repeats: int, device: torch.device) -> None:
-    """inr.fit against both baselines, all on the GPU: wall rates and their ratios (no CPU-only parts)."""
-    spec, steps, lr, anti_alias, images, nb = _setup(arch, n, steps, lr, baseline_n)
-    print(f"== {arch}: {spec.to_json()}  {n} MNIST-5k images, {steps} steps, lr {lr}, anti_alias {anti_alias}, "
-          f"device {device} ({torch.cuda.get_device_name(device)}), torch {torch.__version__}")
-    print("CPU-only parts skipped on CUDA: rates per CPU-second, the arithmetic limit (machine rates, fused step "
-          "time), the native sine path")
-
-    # untimed warm-up of each (a few steps): CUDA init and kernel loading
-    warm = min(3, steps)
-    timed_fit(spec, images[:nb], warm, lr, anti_alias, chunk, device)
-    one_at_a_time(spec, images[:1], warm, lr, anti_alias, device)
-    batched_autograd(spec, images[:nb], warm, lr, anti_alias, device)
-
-    ratios, rates = [], []
-    for r in range(repeats):
-        seconds, result = timed_fit(spec, images, steps, lr, anti_alias, chunk, device)
-        rate = n / seconds
-        print(f"[{r + 1}] inr.fit        {rate:8.2f} INRs/s   PSNR mean {result.psnr.mean():.2f} dB, "
-              f"min {result.psnr.min():.2f}   ({n} INRs, {seconds:.2f} s)")
-        seconds, _, psnr = one_at_a_time(spec, images[:nb], steps, lr, anti_alias, device)
-        one_rate = nb / seconds
-        print(f"[{r + 1}] one at a time  {one_rate:8.2f} INRs/s   PSNR mean {psnr.mean():.2f} dB   ({nb} INRs);  "
-              f"ratio {rate / one_rate:.1f}x wall")
-        ratios.append(rate / one_rate)
-        rates.append(rate)
-    print(f"ratio inr.fit / one at a time, median of {repeats}: {np.median(ratios):.1f}x wall "
-          f"(range {min(ratios):.1f}-{max(ratios):.1f})")
-    if arch == "mfn":
-        print_band(spec, result.params)
-
-    seconds, _, psnr = batched_autograd(spec, images, steps, lr, anti_alias, device)  # all n: both are batched
-    auto_rate = n / seconds
-    print(f"batched autograd   {auto_rate:8.2f} INRs/s   PSNR mean {psnr.mean():.2f} dB   ({n} INRs);  "
-          f"inr.fit (median) / batched autograd: {float(np.median(rates)) / auto_rate:.1f}x wall")
-
-
 def run(arch: str, n: int, steps: int | None, lr: float | None, baseline_n: int, chunk: int | None,
         repeats: int) -> None:
     spec, steps, lr, anti_alias, images, nb = _setup(arch, n, steps, lr, baseline_n)
@@ -375,8 +340,13 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="print where 50 steps of inr.fit spend their time")
     parser.add_argument("--device", default="cpu",
                         help="cpu (default) or cuda, cuda:0, ...: where inr.fit and both baselines run")
+    parser.add_argument("--precision", choices=["float32", "tf32", "bf16"], default="float32",
+                        help="cuda only: also run at TF32 / bf16 matrix products and report speed and PSNR change "
+                             "against float32 (bench/fit_cuda.py)")
     args = parser.parse_args()
     device = parse_device(parser, args.device)
+    if args.precision != "float32" and device.type != "cuda":
+        parser.error("--precision applies to --device cuda only (the CPU fit runs float32)")
     torch.set_num_threads(args.threads)
     os.environ["CINR_FIT_THREADS"] = str(args.threads)
     print(f"{describe_machine()}; torch threads {args.threads} for inr.fit and the baselines alike")
@@ -386,7 +356,10 @@ def main() -> None:
             profile_step(spec, mnist(args.n), device)
             continue
         if device.type == "cuda":
-            run_cuda(arch, args.n, args.steps, args.lr, args.baseline_n, args.chunk, args.repeats, device)
+            from bench.fit_cuda import run_cuda  # (it imports this module's baselines)
+
+            run_cuda(arch, args.n, args.steps, args.lr, args.baseline_n, args.chunk, args.repeats, device,
+                     args.precision)
         else:
             run(arch, args.n, args.steps, args.lr, args.baseline_n, args.chunk, args.repeats)
     print(f"{describe_machine()} at the end")
