@@ -30,7 +30,7 @@ def test_it_serves_a_valid_schema_and_offline_docs(normal_user):
     client = client_for(normal_user)
     schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
     validate_schema(schema)
-    assert {"/api/encoders/{id}/embed", "/api/inrsets/{id}/inrs/{index}/render.png"} <= set(schema["paths"])
+    assert {"/api/encoders/{id}/embed/", "/api/inrsets/{id}/inrs/{index}/render.png"} <= set(schema["paths"])
     docs = client.get("/api/docs/")
     assert docs.status_code == 200
     html = docs.content.decode()

@@ -13,6 +13,7 @@ from cinr_web.datasets.models import Image, ImageDataset
 from cinr_web.inrsets.models import INRSet
 from cinr_web.runs.defaults import FIT as FIT_DEFAULTS
 from cinr_web.runs.defaults import SHARED_INIT_HELP
+from cinr_web.runs.exports import run_files
 from cinr_web.runs.models import Artifact, MetricPoint, Run
 from inr.io import spec_from_dict
 
@@ -120,13 +121,19 @@ class INRSetSerializer(serializers.ModelSerializer):
     dataset_name = serializers.CharField(source="dataset.name", read_only=True)
     progress = serializers.SerializerMethodField()
     fit_run = serializers.SerializerMethodField()
+    weights_url = serializers.SerializerMethodField()
 
     class Meta:
         model = INRSet
         fields = ["id", "name", "dataset", "dataset_name", "spec", "fit_config", "seeds_per_image", "status",
                   "progress", "fit_run", "num_inrs", "psnr_mean", "psnr_min", "psnr_max", "psnr_histogram",
-                  "created_at"]
+                  "weights_url", "created_at"]
         read_only_fields = fields
+
+    @extend_schema_field({"type": "string", "nullable": True})
+    def get_weights_url(self, inrset: INRSet) -> str | None:
+        """Where its weights download (safetensors); null until the fit has written them."""
+        return f"/api/inrsets/{inrset.pk}/weights.safetensors" if inrset.weights else None
 
     @extend_schema_field(OpenApiTypes.FLOAT)
     def get_progress(self, inrset: INRSet) -> float:
@@ -175,12 +182,18 @@ class INRPageSerializer(serializers.Serializer):
 
 class RunSerializer(serializers.ModelSerializer):
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    downloads = serializers.SerializerMethodField()
 
     class Meta:
         model = Run
         fields = ["id", "kind", "status", "config", "inrset", "parent", "error", "created_by", "created_at",
-                  "started_at", "finished_at", "heartbeat_at", "progress", "cancel_requested", "result"]
+                  "started_at", "finished_at", "heartbeat_at", "progress", "cancel_requested", "result", "downloads"]
         read_only_fields = fields
+
+    @extend_schema_field({"type": "object", "additionalProperties": {"type": "string"}})
+    def get_downloads(self, run: Run) -> dict[str, str]:
+        """{file name: URL path} of what the run offers for download (docs/api.md, Downloads)."""
+        return {name: f"/api/runs/{run.pk}/{name}" for name in run_files(run)}
 
 
 class RunCreateSerializer(serializers.Serializer):

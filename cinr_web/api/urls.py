@@ -6,6 +6,7 @@ from rest_framework.permissions import AllowAny
 
 from cinr_web import converters  # noqa: F401 - registers the `id` path converter
 from cinr_web.api import views_data as data
+from cinr_web.api import views_downloads as downloads
 from cinr_web.api import views_runs as runs
 
 urlpatterns = [
@@ -29,14 +30,25 @@ urlpatterns = [
     path("inrsets/<id:pk>/", data.INRSetDetail.as_view(), name="api-inrset"),
     path("inrsets/<id:pk>/inrs/", data.INRSetINRs.as_view(), name="api-inrset-inrs"),
     path("inrsets/<id:pk>/inrs/<id:index>/render.png", data.INRRender.as_view(), name="api-inr-render"),
+    path("inrsets/<id:pk>/weights.safetensors", downloads.INRSetWeights.as_view(), name="api-inrset-weights"),
     # runs
     path("runs/", runs.RunListCreate.as_view(), name="api-runs"),
     path("runs/<id:pk>/", runs.RunDetail.as_view(), name="api-run"),
     path("runs/<id:pk>/cancel/", runs.RunCancel.as_view(), name="api-run-cancel"),
     path("runs/<id:pk>/metrics/", runs.RunMetrics.as_view(), name="api-run-metrics"),
     path("runs/<id:pk>/artifacts/", runs.RunArtifacts.as_view(), name="api-run-artifacts"),
+    # downloads (files: no trailing slash, like render.png)
+    path("runs/<id:pk>/checkpoint.safetensors", downloads.RunCheckpoint.as_view(), name="api-run-checkpoint"),
+    path("runs/<id:pk>/config.json", downloads.RunCheckpointConfig.as_view(), name="api-run-config"),
+    path("runs/<id:pk>/probe.json", downloads.RunProbeResult.as_view(), name="api-run-probe"),
+    path("runs/<id:pk>/embedding.csv", downloads.RunEmbedding.as_view(), {"suffix": "csv"},
+         name="api-run-embedding-csv"),
+    path("runs/<id:pk>/embedding.json", downloads.RunEmbedding.as_view(), {"suffix": "json"},
+         name="api-run-embedding-json"),
     # encoders and the model API
     path("encoders/", runs.EncoderList.as_view(), name="api-encoders"),
     path("encoders/<id:pk>/", runs.EncoderDetail.as_view(), name="api-encoder"),
-    path("encoders/<id:pk>/embed", runs.EncoderEmbed.as_view(), name="api-encoder-embed"),
+    path("encoders/<id:pk>/embed/", runs.EncoderEmbed.as_view(), name="api-encoder-embed"),
+    # the form without the slash, as documented before: it works too (a redirect would turn the POST into a GET)
+    path("encoders/<id:pk>/embed", runs.EncoderEmbedNoSlash.as_view(), name="api-encoder-embed-no-slash"),
 ]

@@ -247,6 +247,11 @@ class EncoderEmbed(APIView):
                                  "with safetensors files or application/json")
 
 
+@extend_schema(exclude=True)  # the schema lists the canonical `embed/` once
+class EncoderEmbedNoSlash(EncoderEmbed):
+    """`POST /api/encoders/<id>/embed` without the trailing slash, as documented before: the same model API."""
+
+
 def _read_bounded(upload) -> bytes:
     if upload.size is not None and upload.size > weights.MAX_FILE_BYTES:
         raise weights.BadWeights(f"{upload.name}: {upload.size} bytes is over the limit of {weights.MAX_FILE_BYTES} "

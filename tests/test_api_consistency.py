@@ -1,0 +1,47 @@
+"""The API's paths and messages follow one rule (docs/api.md): paths end in "/" (the model API's old form without it
+still works, a GET without it is redirected), and a file that is not a weight file is called that first."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from tests.api_support import TINY_SPEC, client_for
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def encoder(tiny_digits_dataset):
+    """A succeeded SimCLR run row (no artifacts needed: the weights are checked before the encoder is loaded)."""
+    from cinr_web.inrsets.models import INRSet
+    from cinr_web.runs.models import Run
+
+    inrset = INRSet.objects.create(dataset=tiny_digits_dataset, spec=TINY_SPEC.to_dict(), status="succeeded")
+    return Run.objects.create(kind="simclr", status="succeeded", inrset=inrset)
+
+
+def test_it_answers_the_model_api_with_and_without_the_trailing_slash(encoder, normal_user):
+    client = client_for(normal_user)
+    noise_bytes = bytes(random.Random(7).randrange(256) for _ in range(4096))
+    assert noise_bytes[8:9] != b"{"  # random bytes, not a header that happens to start like one
+    for path in (f"/api/encoders/{encoder.pk}/embed/", f"/api/encoders/{encoder.pk}/embed"):
+        noise = SimpleUploadedFile("noise.bin", noise_bytes, "application/octet-stream")
+        response = client.post(path, {"files": [noise]}, format="multipart")
+        assert response.status_code == 400 and response["Content-Type"] == "application/json", path
+        message = response.json()["weights"][0]
+        assert message.startswith("noise.bin: not a safetensors file"), message
+
+
+def test_it_redirects_a_get_without_the_trailing_slash(normal_user):
+    response = client_for(normal_user).get("/api/runs")
+    assert response.status_code == 301 and response["Location"] == "/api/runs/"
+
+
+def test_it_lists_the_model_api_once_in_the_schema():
+    from drf_spectacular.generators import SchemaGenerator
+
+    paths = [p for p in SchemaGenerator().get_schema(public=True)["paths"] if p.startswith("/api/encoders/{id}/embed")]
+    assert paths == ["/api/encoders/{id}/embed/"]
