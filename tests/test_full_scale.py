@@ -127,3 +127,19 @@ def test_it_still_sorts_shards_given_out_of_order():
     for name in spec.param_shapes():
         assert torch.equal(swapped.params[name], whole.params[name]), name
     assert torch.equal(swapped.psnr, whole.psnr)
+
+
+def test_it_restores_the_tf32_setting_after_a_reduced_precision_run():
+    from bench.fit_cuda import tf32
+
+    before = torch.backends.cuda.matmul.allow_tf32
+    try:
+        torch.backends.cuda.matmul.allow_tf32 = False
+        with tf32(True):
+            assert torch.backends.cuda.matmul.allow_tf32 is True
+        assert torch.backends.cuda.matmul.allow_tf32 is False
+        with pytest.raises(RuntimeError), tf32(True):
+            raise RuntimeError("a failed run")
+        assert torch.backends.cuda.matmul.allow_tf32 is False
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = before
