@@ -18,6 +18,7 @@ import argparse
 import io
 import json
 import os
+import secrets
 import signal
 import socket
 import statistics
@@ -43,7 +44,8 @@ def env_for(state: Path) -> dict[str, str]:
         "CINR_REDIS_PREFIX": f"cinr-bench-{os.getpid()}:",
         "CINR_EMBED_THROTTLE": "1000000/minute",  # the benchmark measures the API, not its rate limit
         "CINR_DEVICE": env.get("CINR_DEVICE", "cpu"),
-        "DEBUG": "0",
+        "DEBUG": "0",  # as deployed; with DEBUG off the settings need a key of their own
+        "SECRET_KEY": env.get("SECRET_KEY") or secrets.token_urlsafe(50),
     })
     return env
 
