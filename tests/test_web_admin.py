@@ -133,3 +133,42 @@ def test_the_encoder_actions_start_probes_and_maps(admin_client, tiny_digits_dat
     admin_client.post(url, {"action": "probe_with_encoder", "_selected_action": [inrset.fit_run.pk],
                             "confirmed": "yes", "config": "{}"})
     assert Run.objects.filter(kind="probe").count() == 1
+
+
+def test_it_shows_a_running_run_as_a_record_without_save_delete_or_add_buttons(admin_client, tiny_digits_dataset):
+    inrset = start_fit(tiny_digits_dataset, SPEC, {"steps": 5})
+    Run.objects.filter(pk=inrset.fit_run.pk).update(status="running", progress=0.123456789)
+    page = admin_client.get(f"/admin/runs/run/{inrset.fit_run.pk}/change/").content.decode()
+    assert not any(f'name="{button}"' in page for button in ("_save", "_continue", "_addanother"))
+    assert 'name="chunks-MAX_NUM_FORMS" value="0"' in page  # no "Add another Fit chunk"
+    assert "deletelink" not in page
+    assert "12%" in page and "0.123456789" not in page
+    assert admin_client.post(f"/admin/runs/run/{inrset.fit_run.pk}/delete/", {"post": "yes"}).status_code == 403
+    Run.objects.filter(pk=inrset.fit_run.pk).update(status="cancelled")
+    assert "deletelink" in admin_client.get(f"/admin/runs/run/{inrset.fit_run.pk}/change/").content.decode()
+
+
+def test_it_formats_psnr_and_metric_values(admin_client, tiny_digits_dataset):
+    from cinr_web.runs.models import MetricPoint
+
+    inrset = start_fit(tiny_digits_dataset, SPEC, {"steps": 5})
+    INRSet.objects.filter(pk=inrset.pk).update(status="succeeded", psnr_mean=51.22942352294922, psnr_min=40.0,
+                                               psnr_max=60.98765)
+    MetricPoint.objects.create(run=inrset.fit_run, step=1, name="loss", value=0.0123456789, time="2026-12-03T10:00Z")
+    for url in ("/admin/inrsets/inrset/", f"/admin/inrsets/inrset/{inrset.pk}/change/"):
+        page = admin_client.get(url).content.decode()
+        assert "51.23" in page and "51.229" not in page, url
+    page = admin_client.get("/admin/runs/metricpoint/").content.decode()
+    assert "0.012346" in page and "0.0123456789" not in page
+
+
+def test_it_keeps_a_typed_config_with_an_unknown_setting_on_the_form(admin_client, tiny_digits_dataset):
+    inrset = start_fit(tiny_digits_dataset, SPEC, {"steps": 5}, seeds_per_image=2)
+    typed = '{"steps": 40, "stepz": 3}'
+    page = admin_client.post(reverse("admin:inrsets_inrset_changelist"),
+                             {"action": "pretrain_chain", "_selected_action": [inrset.pk], "confirmed": "yes",
+                              "config": typed})
+    assert page.status_code == 200  # the form again, not a redirect to the list
+    html = page.content.decode()
+    assert "stepz" in html and "unknown settings" in html and "&quot;steps&quot;: 40" in html
+    assert not Run.objects.filter(kind="simclr").exists()

@@ -17,15 +17,22 @@ def _defaults(kind: str) -> dict:
 
 @admin.register(INRSet)
 class INRSetAdmin(admin.ModelAdmin):
-    list_display = ["id", "__str__", "status", "fit_progress", "num_inrs", "psnr_mean", "created_at"]
+    list_display = ["id", "__str__", "status", "fit_progress", "num_inrs", "psnr", "created_at"]
     list_filter = ["status", "dataset"]
     list_select_related = ["dataset"]
-    readonly_fields = ["dataset", "spec", "fit_config", "seeds_per_image", "weights", "num_inrs", "psnr_mean",
-                       "psnr_min", "psnr_max", "psnr_histogram", "status", "created_by", "created_at"]
+    readonly_fields = ["dataset", "spec", "fit_config", "seeds_per_image", "weights", "num_inrs", "psnr",
+                       "psnr_histogram", "status", "created_by", "created_at"]
+    exclude = ["psnr_mean", "psnr_min", "psnr_max"]  # shown rounded, in "psnr"
     actions = ["pretrain_chain", "supervised_chain", "raw_probe", "raw_embedding", "refit"]
 
     def has_add_permission(self, request) -> bool:
         return False  # INR sets are made by fits (dataset action, manage.py fit, the API)
+
+    @admin.display(description="PSNR (dB)", ordering="psnr_mean")
+    def psnr(self, obj: INRSet) -> str:
+        if obj.psnr_mean is None:
+            return "-"
+        return f"mean {obj.psnr_mean:.2f} (min {obj.psnr_min:.2f}, max {obj.psnr_max:.2f})"
 
     @admin.display(description="fit progress")
     def fit_progress(self, obj: INRSet) -> str:
@@ -48,7 +55,7 @@ class INRSetAdmin(admin.ModelAdmin):
             except ValueError as error:  # e.g. SimCLR on a set with one seed per image
                 return str(error)
 
-        return action_with_form(self, request, queryset, form_class=config_form(_defaults(kind)), title=title,
+        return action_with_form(self, request, queryset, form_class=config_form(_defaults(kind), kind), title=title,
                                 description="Trains an encoder on each selected INR set, then a linear probe and an "
                                             "embedding map with it (each waits for the one before).",
                                 submit_label="Start", start=start, cost=cost)

@@ -45,12 +45,20 @@ class RunAdmin(admin.ModelAdmin):
                     "heartbeat_age", "summary"]
     list_filter = ["status", "kind", StaleFilter, "cancel_requested"]
     list_select_related = ["inrset", "inrset__dataset", "parent", "created_by"]
-    readonly_fields = [f.name for f in Run._meta.fields]
+    readonly_fields = [f.name if f.name != "progress" else "progress_column" for f in Run._meta.fields]
+    exclude = ["progress"]  # shown as a bar with its percentage, in "progress_column"
     inlines = [FitChunkInline, ArtifactInline]
     actions = ["cancel", "rerun_runs", "probe_with_encoder", "embedding_with_encoder"]
 
     def has_add_permission(self, request) -> bool:
         return False  # runs are started by actions, commands and the API (services)
+
+    def has_change_permission(self, request, obj: Run | None = None) -> bool:
+        return False  # a run's page is a record (no Save): runs change through the actions, workers and services
+
+    def has_delete_permission(self, request, obj: Run | None = None) -> bool:
+        # A queued or running run is cancelled first (its worker would write to a deleted row)
+        return super().has_delete_permission(request, obj) and (obj is None or obj.is_finished)
 
     @admin.display(description="progress", ordering="progress")
     def progress_column(self, obj: Run) -> str:
@@ -101,7 +109,7 @@ class RunAdmin(admin.ModelAdmin):
             return f"{kind} run {run.pk} queued with encoder run {encoder.pk}"
 
         defaults = {"seed": 0, "max_points": 5000} if kind == "embedding" else {}
-        return action_with_form(self, request, queryset, form_class=config_form(defaults), title=title,
+        return action_with_form(self, request, queryset, form_class=config_form(defaults, kind), title=title,
                                 description=f"A {kind} run for each selected encoder run (SimCLR or supervised).",
                                 submit_label="Start", start=start)
 
@@ -116,11 +124,15 @@ class RunAdmin(admin.ModelAdmin):
 
 @admin.register(MetricPoint)
 class MetricPointAdmin(admin.ModelAdmin):
-    list_display = ["run", "name", "step", "value", "time"]
+    list_display = ["run", "name", "step", "rounded_value", "time"]
     list_filter = ["name"]
-    readonly_fields = ["run", "name", "step", "value", "time"]
+    readonly_fields = ["run", "name", "step", "rounded_value", "time"]
 
     def has_add_permission(self, request) -> bool:
         return False
+
+    @admin.display(description="value", ordering="value")
+    def rounded_value(self, obj: MetricPoint) -> str:
+        return f"{obj.value:.5g}"
 
 

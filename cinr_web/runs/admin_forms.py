@@ -70,8 +70,10 @@ def fit_settings(data: dict) -> dict:
 
 
 class ConfigForm(forms.Form):
-    """A run config as JSON, prefilled with the kind's defaults."""
+    """A run config as JSON, prefilled with the kind's defaults; checked as the run's config when `kind` is set, so
+    a wrong setting is shown on the form with what was typed, not after the page is gone."""
 
+    kind: str | None = None
     config = forms.CharField(widget=forms.Textarea(attrs={"rows": 16, "cols": 80}), required=False,
                              help_text="JSON object; blank or {} = defaults")
 
@@ -85,14 +87,22 @@ class ConfigForm(forms.Form):
             raise forms.ValidationError(f"not valid JSON: {exc}") from None
         if not isinstance(value, dict):
             raise forms.ValidationError("the config must be a JSON object")
+        if self.kind is not None:
+            from cinr_web.runs.configs import normalise_config
+
+            try:
+                normalise_config(self.kind, value)
+            except (TypeError, ValueError) as error:
+                raise forms.ValidationError(str(error)) from None
         return value
 
 
-def config_form(initial: dict) -> type[ConfigForm]:
+def config_form(initial: dict, kind: str | None = None) -> type[ConfigForm]:
     class Form(ConfigForm):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             if not self.is_bound:
                 self.fields["config"].initial = json.dumps(initial, indent=2)
 
+    Form.kind = kind
     return Form
