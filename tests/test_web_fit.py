@@ -39,7 +39,7 @@ def test_it_fits_in_chunks_and_merges_to_the_unchunked_result(celery_worker, tin
     # ... and both equal inr.fit called directly on all images at once.
     images = tiny_digits_dataset.load().images
     direct = fit_inrs(TINY_SPEC, images, seeds=2, steps=30, lr=1e-3, device="cpu",
-                      shared_init=False)  # the service's default: every INR from its own initialisation
+                      shared_init=chunked.fit_config["shared_init"])  # the set's own setting (default: independent)
     for name in TINY_SPEC.param_shapes():
         torch.testing.assert_close(a.params[name], direct.params[name], rtol=1e-5, atol=1e-6)
 

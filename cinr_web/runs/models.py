@@ -120,6 +120,8 @@ class FitChunk(models.Model):
     psnr_mean = models.FloatField(null=True, blank=True)
     seconds = models.FloatField(null=True, blank=True)
     file = models.FileField(upload_to=chunk_path, blank=True, max_length=300)
+    # Every gpu-queue worker takes chunks of a fit: this says which one fitted (or is fitting) this chunk.
+    worker = models.CharField(max_length=200, blank=True, help_text="host and process of the worker that fitted it")
 
     class Meta:
         ordering = ["run", "index"]

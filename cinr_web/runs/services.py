@@ -205,7 +205,7 @@ def _chunk_for_rerun(new: Run, old: FitChunk) -> FitChunk:
     chunk = FitChunk(run=new, index=old.index, start=old.start, stop=old.stop, total=old.total)
     if old.status == Status.SUCCEEDED and old.file:
         chunk.status, chunk.file, chunk.done = Status.SUCCEEDED, old.file.name, old.total
-        chunk.psnr_mean, chunk.seconds = old.psnr_mean, old.seconds
+        chunk.psnr_mean, chunk.seconds, chunk.worker = old.psnr_mean, old.seconds, old.worker
     return chunk
 
 

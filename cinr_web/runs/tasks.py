@@ -186,7 +186,8 @@ def _claim_chunk(run_id: int, index: int) -> tuple[Run, FitChunk] | None:
         now = timezone.now()
         chunk.status = Status.RUNNING
         chunk.done = 0
-        chunk.save(update_fields=["status", "done"])
+        chunk.worker = WORKER_NAME
+        chunk.save(update_fields=["status", "done", "worker"])
         first = run.status == Status.QUEUED
         run.status = Status.RUNNING
         run.started_at = run.started_at or now
