@@ -21,7 +21,7 @@ class ArtifactInline(admin.TabularInline):
 class FitChunkInline(admin.TabularInline):
     model = FitChunk
     extra = 0
-    readonly_fields = ["index", "start", "stop", "status", "done", "total", "psnr_mean", "seconds"]
+    readonly_fields = ["index", "start", "stop", "status", "done", "total", "psnr_mean", "seconds", "worker"]
     exclude = ["file"]
     can_delete = False
 
