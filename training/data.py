@@ -18,6 +18,7 @@ import torch
 
 import inr
 from inr import FieldSpec, Params
+from inr.rows import load_rows
 from training.sources import ImageSet
 
 FORMAT = "cinr.inrdataset/1"
@@ -134,6 +135,17 @@ class INRDataset:
     def load(cls, path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -> INRDataset:
         """Reads a file written by `save`; raises inr.InvalidWeights if it is not one."""
         spec, params, meta = inr.load(path, max_bytes=max_bytes)
+        return cls._from_file(path, spec, params, meta)
+
+    @classmethod
+    def load_rows(cls, path: str | Path, start: int, stop: int) -> tuple[INRDataset, int]:
+        """(the INRs [start, stop) of a file written by `save`, the number of INRs in the file), reading only those
+        rows: a page of a 100,000-INR set without its hundreds of megabytes. Rows past the end give a shorter page."""
+        rows = load_rows(path, start, stop)
+        return cls._from_file(path, rows.spec, rows.params, rows.metadata), rows.count
+
+    @classmethod
+    def _from_file(cls, path: str | Path, spec: FieldSpec, params: Params, meta: dict) -> INRDataset:
         if meta.get("format") != FORMAT:
             raise inr.InvalidWeights(f"{path}: not an INR dataset (format {meta.get('format')!r}, expected {FORMAT!r})")
         for key in ("label", "image_index", "seed", "is_train", "psnr"):

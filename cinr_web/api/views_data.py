@@ -5,9 +5,6 @@ Permissions are stated on every view: logged-in users read (and upload images), 
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-
 from django.conf import settings
 from django.db import transaction
 from django.http import FileResponse, HttpResponse
@@ -166,34 +163,22 @@ class INRSetDetail(generics.RetrieveAPIView):
     queryset = INRSet.objects.select_related("dataset").all()
 
 
-# Loaded INR sets, most recently used last: rendering one INR should not re-read a whole weight file.
-_LOADED: OrderedDict = OrderedDict()
-_LOADED_LOCK = threading.Lock()
-_LOADED_MAX = 4
+def inr_rows(inrset: INRSet, start: int, stop: int):
+    """(the INRs [start, stop) of a succeeded set as an INRDataset, how many INRs it holds). Only those rows of the
+    weight file are read: a 100,000-INR set is hundreds of megabytes, a page of it a few kilobytes."""
+    from cinr_web.inrsets.services import load_inr_rows  # imported late: it pulls in the fit services
 
-
-def load_inrset(inrset: INRSet):
-    """inrset.load(), cached per (id, weight file): a re-fit writes a new file and so a new entry."""
     if inrset.status != "succeeded" or not inrset.weights:
         raise NotFound(f"INR set {inrset.pk} has no weights yet (status {inrset.status})")
-    key = (inrset.pk, inrset.weights.name)
-    with _LOADED_LOCK:
-        if key in _LOADED:
-            _LOADED.move_to_end(key)
-            return _LOADED[key]
-    dataset = inrset.load()
-    with _LOADED_LOCK:
-        _LOADED[key] = dataset
-        while len(_LOADED) > _LOADED_MAX:
-            _LOADED.popitem(last=False)
-    return dataset
+    return load_inr_rows(inrset, start, stop)
 
 
-def _get_index(data, index: int) -> int:
-    total = int(data.labels.shape[0])
-    if not 0 <= index < total:
+def one_inr(inrset: INRSet, index: int):
+    """INR `index` of a succeeded set as an INRDataset of one row; NotFound when the set has no such INR."""
+    row, total = inr_rows(inrset, index, index + 1)
+    if len(row) == 0:
         raise NotFound(f"INR index {index} is out of range: this set has {total} INRs (0..{total - 1})")
-    return index
+    return row
 
 
 class INRSetINRs(APIView):
@@ -209,7 +194,6 @@ class INRSetINRs(APIView):
                               404: OpenApiResponse(description="no such set, or no weights yet")})
     def get(self, request, pk: int):
         inrset = get_object_or_404(INRSet, pk=pk)
-        data = load_inrset(inrset)
         try:
             page = int(request.query_params.get("page", 1))
             size = int(request.query_params.get("page_size", 100))
@@ -217,15 +201,15 @@ class INRSetINRs(APIView):
             raise ValidationError({"page": "page and page_size must be integers"}) from None
         if page < 1 or not 1 <= size <= 1000:
             raise ValidationError({"page": "page >= 1 and 1 <= page_size <= 1000"})
-        total = int(data.labels.shape[0])
-        start, stop = (page - 1) * size, min(page * size, total)
+        start = (page - 1) * size
+        data, total = inr_rows(inrset, start, start + size)
         names = list(data.class_names)
         rows = []
-        for i in range(start, stop):
-            label = int(data.labels[i])
-            rows.append({"index": i, "image_index": int(data.image_index[i]), "seed": int(data.seed[i]),
+        for row in range(len(data)):
+            label = int(data.labels[row])
+            rows.append({"index": start + row, "image_index": int(data.image_index[row]), "seed": int(data.seed[row]),
                          "label": label, "class_name": names[label] if 0 <= label < len(names) else str(label),
-                         "is_train": bool(data.is_train[i]), "psnr": float(data.psnr[i])})
+                         "is_train": bool(data.is_train[row]), "psnr": float(data.psnr[row])})
         return Response({"count": total, "page": page, "results": rows})
 
 
@@ -244,10 +228,8 @@ class INRRender(APIView):
         query.is_valid(raise_exception=True)
         options = query.to_options()
         inrset = get_object_or_404(INRSet.objects.select_related("dataset"), pk=pk)
-        data = load_inrset(inrset)
-        i = _get_index(data, index)
-        params = {k: v[i:i + 1] for k, v in data.params.items()}
-        png = rendering.render_png(data.spec, params, inrset.dataset.height, inrset.dataset.width, options)
+        data = one_inr(inrset, index)
+        png = rendering.render_png(data.spec, data.params, inrset.dataset.height, inrset.dataset.width, options)
         response = HttpResponse(png, content_type="image/png")
         response["Cache-Control"] = "private, max-age=3600"
         return response

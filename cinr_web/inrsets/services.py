@@ -155,3 +155,12 @@ def load_inr_dataset(inrset: INRSet) -> INRDataset:
         raise ValueError(f"INR set {inrset.pk} has no weights yet (status {inrset.status})")
     with local_path(inrset.weights.name, ".safetensors") as path:
         return INRDataset.load(path)
+
+
+def load_inr_rows(inrset: INRSet, start: int, stop: int) -> tuple[INRDataset, int]:
+    """(the set's INRs [start, stop), how many INRs it holds), reading only those rows of its weight file: a page of a
+    100,000-INR set costs its own bytes, not the whole file's (raises ValueError while there are no weights)."""
+    if not inrset.weights:
+        raise ValueError(f"INR set {inrset.pk} has no weights yet (status {inrset.status})")
+    with local_path(inrset.weights.name, ".safetensors") as path:
+        return INRDataset.load_rows(path, start, stop)

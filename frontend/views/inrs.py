@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET
 from rest_framework.exceptions import NotFound
 
 import inr
-from cinr_web.api.views_data import load_inrset
+from cinr_web.api.views_data import one_inr
 from cinr_web.inrsets.models import INRSet
 from frontend.views.common import member
 
@@ -23,13 +23,10 @@ def band(request: HttpRequest, pk: int, index: int) -> JsonResponse:
     "band_limit": [rows, cols] rad/unit (MFN) or null, "nyquist": [rows, cols] rad/unit, "anti_alias": bool}."""
     inrset = get_object_or_404(INRSet.objects.select_related("dataset"), pk=pk)
     try:
-        data = load_inrset(inrset)
+        data = one_inr(inrset, index)  # this INR's rows of the weight file, not the whole set
     except NotFound as error:
         return JsonResponse({"error": str(error.detail)}, status=404)
-    total = int(data.labels.shape[0])
-    if not 0 <= index < total:
-        return JsonResponse({"error": f"INR index {index} is out of range (0..{total - 1})"}, status=404)
-    params = {name: value[index:index + 1] for name, value in data.params.items()}
+    params = data.params
     height, width = inrset.dataset.height, inrset.dataset.width
     with torch.no_grad():
         energy = float(inr.out_of_band_energy(data.spec, params, height, width, factor=RENDER_FACTOR)[0])
