@@ -14,6 +14,7 @@ urlpatterns = [
                                                          next_page="frontend:overview"), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(next_page="frontend:login"), name="logout"),
     path("assets/<str:name>", assets.asset, name="asset"),
+    path("favicon.ico", assets.favicon, name="favicon"),
     path("datasets/new/", pages.dataset_new, name="dataset_new"),
     path("datasets/import-builtin/", pages.dataset_import_builtin, name="dataset_import_builtin"),
     path("datasets/<id:pk>/", pages.dataset_detail, name="dataset"),

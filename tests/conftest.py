@@ -15,6 +15,7 @@ import time
 import pytest
 
 SESSION_TAG = f"{os.getpid()}"
+pytest_plugins = ["tests.browser_fixtures"]  # the browser tests' server, browser and page, shared by their modules
 
 
 def _isolate_settings() -> None:

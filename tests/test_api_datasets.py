@@ -137,3 +137,21 @@ def test_it_imports_builtins_for_staff_only(normal_user, staff_user):
     assert first.status_code == 201 and first.json()["num_images"] == 1797
     again = client.post("/api/datasets/import-builtin/", {"name": "digits"})
     assert again.json()["id"] == first.json()["id"] and ImageDataset.objects.count() == 1
+
+
+@pytest.mark.parametrize("files, expected", [
+    ({"good.png": png(1), "bad.png": b"not a picture"}, "bad.png: not a readable image"),
+    ({"small.png": png(1), "big.png": png(1, size=(9, 9))}, "small.png is 8x8, big.png is 9x9"),
+    ({"good.png": png(1), "notes.txt": b"hello"}, "notes.txt is not an image file"),
+    ({"x.zip": zip_of({"cat/a.png": png(1), "cat/b.png": b"not a picture"})}, "cat/b.png: not a readable image"),
+])
+def test_it_names_files_as_they_were_sent_in_upload_errors(normal_user, files, expected):
+    uploads = [SimpleUploadedFile(name, data) for name, data in files.items()]
+    labels = {} if "x.zip" in files else {"labels": "cat"}
+    response = client_for(normal_user).post("/api/datasets/upload/", {"name": "bad", "files": uploads, **labels},
+                                            format="multipart")
+    assert response.status_code == 400
+    message = str(response.json())
+    assert expected in message, message
+    for internal in ("/tmp", "cinr-upload", "000001-", "upload:", "BytesIO", "0x"):  # no server-side names
+        assert internal not in message, (internal, message)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import re
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -134,6 +135,21 @@ def import_upload(name: str, files_or_zip: UploadedFile | Sequence[UploadedFile]
     uploads = [files_or_zip] if not isinstance(files_or_zip, (list, tuple)) else list(files_or_zip)
     if not uploads:
         raise InvalidImages("the upload holds no files")
+    try:
+        image_set = _read_upload(uploads, labels)
+    except InvalidImages as exc:
+        raise InvalidImages(without_python_reprs(str(exc))) from None
+    return import_image_set(image_set, name=name, source=ImageDataset.Source.UPLOAD, user=user,
+                            description=description)
+
+
+def without_python_reprs(message: str) -> str:
+    """An image error without PIL's names of in-memory files ("<_io.BytesIO object at 0x7f...>"): nothing a user
+    sent, and an address of the server's memory."""
+    return re.sub(r" ?<_io\.\w+ object at 0x[0-9a-f]+>", "", message)
+
+
+def _read_upload(uploads: list, labels: Sequence[str] | str | None) -> ImageSet:
     _check_upload_size(uploads)
     limits = upload_bounds.UploadLimits.from_settings()
     if len(uploads) == 1 and _upload_name(uploads[0]).lower().endswith(".zip"):
@@ -147,8 +163,7 @@ def import_upload(name: str, files_or_zip: UploadedFile | Sequence[UploadedFile]
     else:
         upload_bounds.check_files(uploads, limits)  # headers only, before any decoding
         image_set = _read_loose_files(uploads, labels)
-    return import_image_set(image_set, name=name, source=ImageDataset.Source.UPLOAD, user=user,
-                            description=description)
+    return image_set
 
 
 def _read_loose_files(uploads: list, labels: Sequence[str] | str | None) -> ImageSet:
@@ -164,10 +179,12 @@ def _read_loose_files(uploads: list, labels: Sequence[str] | str | None) -> Imag
     # folders obey exactly the same rules.
     with tempfile.TemporaryDirectory(prefix="cinr-upload-") as tmp:
         root = Path(tmp) / "upload"
+        uploaded_names = {}  # the folder layout's name of each file -> the name the user uploaded
         for i, (upload, label) in enumerate(zip(uploads, labels, strict=True)):
             folder = root / label
             folder.mkdir(parents=True, exist_ok=True)
             target = folder / f"{i:06d}-{get_valid_filename(_upload_name(upload)) or 'file'}"
+            uploaded_names[f"{label}/{target.name}"] = _upload_name(upload)
             with open(target, "wb") as out:
                 upload.seek(0)
                 for block in upload.chunks():
@@ -175,7 +192,10 @@ def _read_loose_files(uploads: list, labels: Sequence[str] | str | None) -> Imag
         try:
             return read_image_folder(root)
         except InvalidImages as exc:
-            raise InvalidImages(str(exc).replace(str(root) + "/", "").replace(str(root), "upload")) from None
+            message = str(exc).replace(f"{root}: ", "").replace(f"{root}/", "").replace(str(root), "the upload")
+            for laid_out, uploaded in uploaded_names.items():
+                message = message.replace(laid_out, uploaded)
+            raise InvalidImages(message) from None
 
 
 def load_image_set(dataset: ImageDataset) -> ImageSet:

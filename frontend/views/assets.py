@@ -52,6 +52,12 @@ def asset_version(name: str) -> str:
 
 
 @require_GET
+def favicon(request: HttpRequest) -> HttpResponse:
+    """/favicon.ico, which browsers ask for on pages without an icon link (the admin, the API docs): our SVG icon."""
+    return asset(request, "favicon.svg")
+
+
+@require_GET
 def asset(request: HttpRequest, name: str) -> HttpResponse:
     path = asset_path(name)
     stat = path.stat()

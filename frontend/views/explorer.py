@@ -23,6 +23,7 @@ import inr
 from cinr_web.api.rendering import RenderOptions, png_bytes, render_image
 from cinr_web.api.throttles import TryThrottle
 from cinr_web.bounds import short_message, spec_limits
+from cinr_web.datasets.services import without_python_reprs
 from cinr_web.runs.models import Run
 from frontend.views.common import api_render_base, member
 from training.importers import PIL_FORMATS
@@ -93,8 +94,31 @@ class TryError(ValueError):
     """A "Try it" upload that cannot be used; the message says why (HTTP 400)."""
 
 
-def _read_image(data: bytes, name: str, channels: int, height: int, width: int) -> torch.Tensor:
-    """An uploaded picture as [1, C, H, W] in [0, 1], converted to the dataset's channels and resized to its grid."""
+# How PIL's image modes read to a person, for the conversions "Try it" reports.
+MODE_NAMES = {"1": "black and white", "L": "grey", "LA": "grey with transparency", "P": "palette colour",
+              "RGB": "colour (RGB)", "RGBA": "colour with transparency (RGBA)", "CMYK": "CMYK colour",
+              "I": "32-bit grey", "I;16": "16-bit grey", "F": "floating-point grey"}
+
+
+def conversions_of(mode: str, size: tuple[int, int], channels: int, height: int, width: int) -> list[str]:
+    """What turning a picture of `mode` and `size` (width, height) into the dataset's channels and grid changes, in
+    words: the encoder only reads INRs fitted to pictures like the set's, so nothing is changed silently."""
+    target = "L" if channels == 1 else "RGB"
+    notes = []
+    if mode != target:
+        notes.append(f"{MODE_NAMES.get(mode, mode)} converted to {MODE_NAMES[target]}: the set's images have "
+                     f"{channels} channel{'s' if channels != 1 else ''}")
+    if size != (width, height):
+        note = f"resized from {size[0]}×{size[1]} to {width}×{height} pixels, the set's grid"
+        if abs(size[0] * height - size[1] * width) > max(size[0] * height, size[1] * width) // 50:
+            note += " (stretched: its aspect ratio differs)"
+        notes.append(note)
+    return notes
+
+
+def _read_image(data: bytes, name: str, channels: int, height: int, width: int) -> tuple[torch.Tensor, list[str]]:
+    """An uploaded picture as [1, C, H, W] in [0, 1], converted to the dataset's channels and resized to its grid,
+    with the conversions made (conversions_of)."""
     limit = settings.CINR_MAX_IMAGE_PIXELS
     try:
         picture = PILImage.open(io.BytesIO(data), formats=PIL_FORMATS)  # reads the header only
@@ -102,14 +126,15 @@ def _read_image(data: bytes, name: str, channels: int, height: int, width: int) 
             raise TryError(f"{name}: {picture.width}×{picture.height} pixels is over the limit of {limit}")
         picture.load()
     except (UnidentifiedImageError, OSError, PILImage.DecompressionBombError) as error:
-        raise TryError(f"{name}: not a readable image ({error})") from None
+        raise TryError(f"{name}: not a readable image ({without_python_reprs(str(error))})") from None
+    conversions = conversions_of(picture.mode, picture.size, channels, height, width)
     picture = picture.convert("L" if channels == 1 else "RGB")
     if picture.size != (width, height):
         picture = picture.resize((width, height), PILImage.Resampling.LANCZOS)
     array = np.asarray(picture, dtype=np.float32) / 255.0
     tensor = torch.from_numpy(array.copy())
     tensor = tensor[None, None] if channels == 1 else tensor.permute(2, 0, 1)[None]  # [1, C, H, W]
-    return tensor
+    return tensor, conversions
 
 
 def fit_one(encoder: Run, image: torch.Tensor) -> tuple[inr.Params, float]:
@@ -177,9 +202,9 @@ def try_it(request: HttpRequest, pk: int) -> JsonResponse:
                 raise TryError(f"{upload.name}: holds {batch} INRs; drop a file with exactly one")
             answer["kind"] = "weights"
         else:
-            image = _read_image(data, upload.name, dataset.channels, dataset.height, dataset.width)
+            image, conversions = _read_image(data, upload.name, dataset.channels, dataset.height, dataset.width)
             params, psnr = fit_one(encoder, image)
-            answer.update(kind="image", psnr=psnr,
+            answer.update(kind="image", psnr=psnr, conversions=conversions,
                           original=_data_uri((image[0].permute(1, 2, 0).squeeze(-1) * 255).round()
                                              .to(torch.uint8).numpy()))
         results = embed_inrs(encoder, spec, params)

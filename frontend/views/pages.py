@@ -32,8 +32,11 @@ def overview(request: HttpRequest) -> HttpResponse:
     datasets = ImageDataset.objects.annotate(inrset_count=Count("inrsets"))[:100]
     inrsets = INRSet.objects.select_related("dataset").annotate(fit_progress=_fit_progress())[:100]
     runs = Run.objects.exclude(kind=Run.Kind.FIT).select_related("inrset", "inrset__dataset", "parent")[:100]
+    imported = set(ImageDataset.objects.filter(source=ImageDataset.Source.BUILTIN, name__in=list(BUILTINS))
+                   .values_list("name", flat=True))
     return render(request, "frontend/overview.html", {
-        "nav": "overview", "datasets": datasets, "inrsets": inrsets, "runs": runs, "builtins": BUILTINS,
+        "nav": "overview", "datasets": datasets, "inrsets": inrsets, "runs": runs,
+        "builtins": {key: label for key, label in BUILTINS.items() if key not in imported},  # not imported yet
     })
 
 

@@ -7,6 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from cinr_web.runs.exports import run_files
 from cinr_web.runs.models import Run
 from frontend.views.common import member, pretty_json, staff
 
@@ -82,6 +83,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "run": run, "config_json": pretty_json(run.config), "result_json": pretty_json(run.result),
         "probe": probe, "embedding": embedding, "children": run.children.order_by("id"),
         "is_encoder": run.is_encoder, "others": others, "panels": PANELS.get(run.kind, []),
+        "downloads": [(f"/api/runs/{run.pk}/{name}", name, what) for name, what in run_files(run).items()],
         "pending_probe": pending_child(run, Run.Kind.PROBE) if run.is_encoder else None,
         "pending_embedding": pending_child(run, Run.Kind.EMBEDDING) if run.is_encoder else None,
         "chart_data": {"run": run.pk, "kind": run.kind, "status": run.status,

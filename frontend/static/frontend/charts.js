@@ -3,6 +3,13 @@
 
 window.CINR = window.CINR || {};
 
+// Steps are whole numbers: over a short span (one or two points) Plotly would put ticks at 0.5 steps.
+CINR.stepTicks = function (traces) {
+  let lo = Infinity, hi = -Infinity;
+  traces.forEach(t => t.x.forEach(x => { lo = Math.min(lo, x); hi = Math.max(hi, x); }));
+  return hi >= lo && hi - lo <= 10 ? { tick0: 0, dtick: 1 } : {};
+};
+
 CINR.MetricChart = class MetricChart {
   // el: the chart's element; names: metric names this chart shows (null = all); options: {title, xTitle, yTitle,
   // logY, label(run, name) -> trace name}.
@@ -56,7 +63,7 @@ CINR.MetricChart = class MetricChart {
     const layout = {
       title: { text: this.options.title || "", font: { size: 15 } },
       margin: { l: 60, r: 20, t: this.options.title ? 40 : 15, b: 45 },
-      xaxis: { title: { text: this.options.xTitle || "step" }, automargin: true },
+      xaxis: Object.assign({ title: { text: this.options.xTitle || "step" }, automargin: true }, CINR.stepTicks(traces)),
       yaxis: Object.assign({ title: { text: this.options.yTitle || "" }, type: this.options.logY ? "log" : "linear",
                              automargin: true },
                            this.options.logY ? { exponentformat: "power", dtick: 1 } : {}),

@@ -133,6 +133,12 @@ window.CINR = (function () {
 
   document.addEventListener("DOMContentLoaded", function () {
     if (document.body.dataset.noLiveRows === undefined) followRows(document);
+    // Forms that cannot be undone (cancel a run) ask first: data-confirm holds the question.
+    document.querySelectorAll("form[data-confirm]").forEach(function (form) {
+      form.addEventListener("submit", function (event) {
+        if (!window.confirm(form.dataset.confirm)) event.preventDefault();
+      });
+    });
   });
 
   return { csrfToken, errorText, fetchJSON, socket, setStatus, setProgress, stepProgress, followRows, fmt, FINISHED };

@@ -135,8 +135,21 @@
     return f;
   }
 
+  let star = null;  // the map trace of the last answer's ★
+  // A new try starts from nothing: the last answer (prediction, pictures, ★) must not stay under a new error.
+  function clearResult() {
+    document.getElementById("try-result").hidden = true;
+    ["try-class", "try-probs", "try-views", "try-position", "try-conversions"].forEach(function (id) {
+      document.getElementById(id).replaceChildren();
+    });
+    document.getElementById("try-conversions").hidden = true;
+    if (star !== null && encEl.data && encEl.data.includes(star)) Plotly.deleteTraces(encEl, encEl.data.indexOf(star));
+    star = null;
+  }
+
   form.addEventListener("submit", async function (e) {
     e.preventDefault();
+    clearResult();
     if (!file) { errorBox.textContent = "Choose an image or a weight file first."; errorBox.hidden = false; return; }
     const body = new FormData();
     body.append("file", file, file.name);
@@ -147,6 +160,13 @@
       const answer = await CINR.fetchJSON(config.try_url, { method: "POST", body: body });
       state.textContent = answer.kind === "image" ? "Fitted (PSNR " + CINR.fmt(answer.psnr, 1) + " dB) and embedded." : "Embedded.";
       document.getElementById("try-class").textContent = answer.predicted_class || "(no classifier)";
+      const conversions = document.getElementById("try-conversions");
+      (answer.conversions || []).forEach(function (text) {
+        const item = document.createElement("li");
+        item.textContent = "Your image: " + text + ".";
+        conversions.append(item);
+      });
+      conversions.hidden = !(answer.conversions || []).length;
       const table = document.getElementById("try-probs");
       table.replaceChildren();
       Object.entries(answer.probabilities || {}).sort((a, b) => b[1] - a[1]).forEach(function ([name, p]) {
@@ -166,9 +186,11 @@
       const pos = answer.map_position;
       document.getElementById("try-position").textContent = pos ? "Map position (" + CINR.fmt(pos[0], 1) + ", " + CINR.fmt(pos[1], 1) + ")" : "Not placed: the run has no embedding map.";
       if (pos && data && data.encoder) {
-        Plotly.addTraces(encEl, { type: "scatter", mode: "markers+text", x: [pos[0]], y: [pos[1]], name: file.name,
-                                  text: ["★ " + (answer.predicted_class || "")], textposition: "top center",
-                                  marker: { symbol: "star", size: 18, color: "#000", line: { color: "#ffb000", width: 2 } } });
+        star = { type: "scatter", mode: "markers+text", x: [pos[0]], y: [pos[1]], name: file.name,
+                 text: ["★ " + (answer.predicted_class || "")], textposition: "top center",
+                 marker: { symbol: "star", size: 18, color: "#000", line: { color: "#ffb000", width: 2 } } };
+        Plotly.addTraces(encEl, star);
+        star = encEl.data[encEl.data.length - 1];
       }
       document.getElementById("try-result").hidden = false;
     } catch (err) {
