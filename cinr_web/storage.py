@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,6 +30,52 @@ def local_path(name: str, suffix: str = "") -> Iterator[Path]:
         yield Path(tmp)
     finally:
         os.unlink(tmp)
+
+
+# Local copies of files of a remote storage, most recently used last: name -> path. A stored file never changes (a new
+# version gets a new name), so a copy never goes stale.
+_COPIES: OrderedDict[str, Path] = OrderedDict()
+_COPIES_LOCK = threading.Lock()
+_COPIES_DIR: tempfile.TemporaryDirectory | None = None  # removed with its copies when the process exits
+MAX_COPIES = 4
+
+
+def kept_local_path(name: str, suffix: str = "") -> Path:
+    """A local filesystem path of the stored file `name` for reading parts of it, request after request: the file
+    itself, or (remote storage) a copy downloaded once and kept among the last MAX_COPIES used, so that showing one
+    INR after another of a large set on S3 does not download its whole weight file each time."""
+    try:
+        return Path(default_storage.path(name))
+    except NotImplementedError:  # remote storage (S3)
+        pass
+    global _COPIES_DIR
+    with _COPIES_LOCK:
+        if name in _COPIES and _COPIES[name].exists():
+            _COPIES.move_to_end(name)
+            return _COPIES[name]
+        if _COPIES_DIR is None:
+            _COPIES_DIR = tempfile.TemporaryDirectory(prefix="cinr-copies-")
+        folder = _COPIES_DIR.name
+    fd, tmp = tempfile.mkstemp(prefix="copy-", suffix=suffix, dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as out, default_storage.open(name, "rb") as src:
+            for block in iter(lambda: src.read(1 << 20), b""):
+                out.write(block)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    with _COPIES_LOCK:
+        kept = _COPIES.get(name)
+        if kept is not None and kept.exists():  # another thread downloaded it meanwhile: use that one
+            evicted = [Path(tmp)]
+        else:
+            _COPIES[name] = kept = Path(tmp)
+            _COPIES.move_to_end(name)
+            evicted = [_COPIES.popitem(last=False)[1] for _ in range(len(_COPIES) - MAX_COPIES)]
+    for path in evicted:
+        # A reader that has it open (or memory-mapped) keeps reading: unlinking removes only the name.
+        path.unlink(missing_ok=True)
+    return kept
 
 
 def save_bytes(name: str, data: bytes) -> str:

@@ -3,12 +3,15 @@ in seconds and read only the rows they show, never the whole weight file (`INRDa
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from pathlib import Path
 
 import pytest
 import torch
+from django.core.files.storage import InMemoryStorage
+from django.utils._os import safe_join
 
 import inr
 from cinr_web.api.rendering import RenderOptions, render_png
@@ -124,3 +127,48 @@ def test_it_reads_rows_of_a_weight_file_as_load_reads_them(tmp_path):
     (tmp_path / "junk.safetensors").write_bytes(b"not a weight file" * 4)
     with pytest.raises(inr.InvalidWeights):
         load_rows(tmp_path / "junk.safetensors", 0, 1)
+
+
+class RemoteLikeStorage(InMemoryStorage):
+    """Files kept in memory, with no local paths: what S3 storage looks like to cinr_web.storage."""
+
+    def path(self, name: str) -> str:
+        raise NotImplementedError("this storage has no local paths")
+
+    def _relative_path(self, name: str) -> str:  # InMemoryStorage finds its files through path(): not here
+        return os.path.relpath(safe_join(self.location, name), self.location)
+
+
+REMOTE = {"default": {"BACKEND": "tests.test_large_inrset.RemoteLikeStorage"},
+          "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+
+
+def test_it_downloads_a_remote_weight_file_once_for_many_renders(normal_user):
+    """Media on a remote storage (S3; here files in memory, without local paths): the first INR read
+    downloads the weight file, the next ones read rows of that copy."""
+    from django.test import override_settings
+
+    from cinr_web.storage import MAX_COPIES, kept_local_path, save_bytes
+
+    data = INRDataset(spec=SPEC, params=inr.init(SPEC, 4, seed=1), labels=torch.arange(4) % 2,
+                      image_index=torch.arange(4), seed=torch.zeros(4), is_train=torch.ones(4, dtype=torch.bool),
+                      psnr=torch.full((4,), 30.0), class_names=["a", "b"])
+    with override_settings(STORAGES=REMOTE), tempfile.TemporaryDirectory() as tmp:
+        data.save(Path(tmp) / "four.safetensors")
+        dataset = ImageDataset.objects.create(name="remote", source="import", channels=1, height=8, width=8,
+                                              class_names=["a", "b"], num_images=4)
+        inrset = INRSet.objects.create(dataset=dataset, spec=SPEC.to_dict(), num_inrs=4, status="succeeded")
+        inrset.weights.name = save_file(f"inrsets/{inrset.pk}/weights.safetensors", Path(tmp) / "four.safetensors")
+        inrset.save(update_fields=["weights"])
+        api = client_for(normal_user)
+        assert api.get(f"/api/inrsets/{inrset.pk}/inrs/3/render.png").status_code == 200
+        copy = kept_local_path(inrset.weights.name)
+        assert copy.read_bytes() == (Path(tmp) / "four.safetensors").read_bytes()
+        inode = copy.stat().st_ino
+        assert api.get(f"/api/inrsets/{inrset.pk}/inrs/2/render.png").status_code == 200
+        assert kept_local_path(inrset.weights.name) == copy and copy.stat().st_ino == inode  # not downloaded again
+        others = [save_bytes(f"other-{i}.bin", b"x") for i in range(MAX_COPIES)]
+        for name in others:
+            kept_local_path(name)
+        assert not copy.exists()  # the least recently used copy made room
+        assert api.get(f"/api/inrsets/{inrset.pk}/inrs/1/render.png").status_code == 200  # downloaded again

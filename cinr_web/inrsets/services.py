@@ -16,7 +16,7 @@ import inr
 from cinr_web.datasets.models import ImageDataset
 from cinr_web.inrsets.models import INRSet
 from cinr_web.runs.defaults import FIT as FIT_DEFAULTS
-from cinr_web.storage import local_path, save_file
+from cinr_web.storage import kept_local_path, local_path, save_file
 from inr import FieldSpec
 from inr.fit import DEFAULT_FIT, FitResult
 from inr.io import to_bytes
@@ -162,5 +162,4 @@ def load_inr_rows(inrset: INRSet, start: int, stop: int) -> tuple[INRDataset, in
     100,000-INR set costs its own bytes, not the whole file's (raises ValueError while there are no weights)."""
     if not inrset.weights:
         raise ValueError(f"INR set {inrset.pk} has no weights yet (status {inrset.status})")
-    with local_path(inrset.weights.name, ".safetensors") as path:
-        return INRDataset.load_rows(path, start, stop)
+    return INRDataset.load_rows(kept_local_path(inrset.weights.name, ".safetensors"), start, stop)
