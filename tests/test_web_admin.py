@@ -154,6 +154,9 @@ def test_it_formats_psnr_and_metric_values(admin_client, tiny_digits_dataset):
     inrset = start_fit(tiny_digits_dataset, SPEC, {"steps": 5})
     INRSet.objects.filter(pk=inrset.pk).update(status="succeeded", psnr_mean=51.22942352294922, psnr_min=40.0,
                                                psnr_max=60.98765)
+    inrset.fit_run.chunks.update(psnr_mean=48.123456789, seconds=12.3456789)
+    page = admin_client.get(f"/admin/runs/run/{inrset.fit_run.pk}/change/").content.decode()
+    assert "48.12" in page and "12.3" in page and "48.1234" not in page and "12.345" not in page
     MetricPoint.objects.create(run=inrset.fit_run, step=1, name="loss", value=0.0123456789, time="2026-12-03T10:00Z")
     for url in ("/admin/inrsets/inrset/", f"/admin/inrsets/inrset/{inrset.pk}/change/"):
         page = admin_client.get(url).content.decode()

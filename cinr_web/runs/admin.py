@@ -21,9 +21,17 @@ class ArtifactInline(admin.TabularInline):
 class FitChunkInline(admin.TabularInline):
     model = FitChunk
     extra = 0
-    readonly_fields = ["index", "start", "stop", "status", "done", "total", "psnr_mean", "seconds", "worker"]
-    exclude = ["file"]
+    readonly_fields = ["index", "start", "stop", "status", "done", "total", "psnr", "time", "worker"]
+    exclude = ["file", "psnr_mean", "seconds"]  # shown rounded, in "psnr" and "time"
     can_delete = False
+
+    @admin.display(description="PSNR (dB)")
+    def psnr(self, obj: FitChunk) -> str:
+        return "-" if obj.psnr_mean is None else f"{obj.psnr_mean:.2f}"
+
+    @admin.display(description="time (s)")
+    def time(self, obj: FitChunk) -> str:
+        return "-" if obj.seconds is None else f"{obj.seconds:.1f}"
 
 
 class StaleFilter(admin.SimpleListFilter):
