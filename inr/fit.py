@@ -175,7 +175,7 @@ def _fit_chunks(spec: FieldSpec, images: torch.Tensor, seed_ids: list[int], step
 
     # The outputs are allocated once and each chunk's INRs copied into their rows. Lists of per-chunk tensors joined
     # at the end held the params twice, and on the CPU their many small allocations, kept alive between the chunks'
-    # large freed buffers, fragmented glibc's heap: 665 against 394 MB peak for 2,000 32x32 RGB images x 2 seeds
+    # large freed buffers, fragmented glibc's heap: 738 against 385 MB peak for 2,000 32x32 RGB images x 2 seeds
     # (bench/README.md, "Full scale: memory").
     params_out = {name: torch.empty(n * s, *shape, dtype=torch.float32) for name, shape in spec.param_shapes().items()}
     psnr_out = torch.empty(n * s, dtype=torch.float32)
