@@ -3,6 +3,7 @@ still works, a GET without it is redirected), and a file that is not a weight fi
 
 from __future__ import annotations
 
+import os
 import random
 
 import pytest
@@ -45,3 +46,17 @@ def test_it_lists_the_model_api_once_in_the_schema():
 
     paths = [p for p in SchemaGenerator().get_schema(public=True)["paths"] if p.startswith("/api/encoders/{id}/embed")]
     assert paths == ["/api/encoders/{id}/embed/"]
+
+
+def test_it_imports_the_project_from_outside_the_checkout(tmp_path):
+    """The documented examples (`import inr`, `from training...`) run anywhere with the project's Python: the Makefile's
+    venv target installs the project into it (pip install -e .)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    found = subprocess.run([sys.executable, "-c", "import inr, training.checkpoint; print(inr.__file__)"],
+                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert found.returncode == 0, found.stderr[-500:]
+    assert Path(found.stdout.strip()).parent == Path(__file__).resolve().parent.parent / "inr"
