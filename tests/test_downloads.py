@@ -173,3 +173,15 @@ def test_it_refuses_anonymous_downloads_and_says_what_a_run_offers(tiny_digits_d
     response = api.get(f"/api/runs/{probe.pk}/probe.json", HTTP_ACCEPT="text/html")
     assert response.status_code == 200 and json.loads(body(response))["result"] == {"accuracy": 50.0}
     assert api.get(f"/api/runs/{running.pk}/").json()["downloads"] == {}
+
+
+def test_it_serves_media_to_a_token_and_answers_a_script_without_one_with_401(client, normal_user):
+    from cinr_web.storage import save_bytes
+
+    url = "/media/" + save_bytes("runs/1/note.txt", b"stored bytes")
+    assert client.get(url).status_code == 302  # an anonymous browser: to the login page
+    assert client.get(url, HTTP_AUTHORIZATION="Token not-a-token").status_code == 401
+    assert client.get(url, HTTP_AUTHORIZATION="Bearer something").status_code == 401
+    response = token_client(normal_user).get(url)
+    assert response.status_code == 200 and body(response) == b"stored bytes"
+    assert token_client(normal_user).get("/media/../settings.py").status_code in (400, 404)  # never served

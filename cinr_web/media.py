@@ -1,0 +1,31 @@
+"""/media/ (stored datasets, weights and artifacts) from the filesystem, when the ASGI app serves it: for a logged-in
+browser session or an API token (`Authorization: Token <key>`), like the API's reads. An anonymous browser is sent to
+the login page; an anonymous script, or one with a bad token, gets 401 rather than a login page it cannot use."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.static import serve
+from rest_framework.authentication import TokenAuthentication, get_authorization_header
+from rest_framework.exceptions import AuthenticationFailed
+
+
+def media(request: HttpRequest, path: str) -> HttpResponse:
+    if not request.user.is_authenticated:
+        try:
+            found = TokenAuthentication().authenticate(request)  # (user, token), or None without a token header
+        except AuthenticationFailed as error:
+            return _unauthorized(str(error))
+        if found is None:
+            if get_authorization_header(request):
+                return _unauthorized("send a token as 'Authorization: Token <key>' (the dashboard's API page)")
+            return redirect_to_login(request.get_full_path())
+    return serve(request, path, document_root=settings.MEDIA_ROOT)
+
+
+def _unauthorized(message: str) -> JsonResponse:
+    response = JsonResponse({"detail": message}, status=401)
+    response["WWW-Authenticate"] = "Token"
+    return response
