@@ -132,6 +132,19 @@ def test_it_asks_before_cancelling_and_says_what_a_running_fit_will_make(page, t
     assert imports.get_by_role("button", name=re.compile("MNIST-5k")).count() == 1
     shot(page, "researcher-overview-import-gone")
 
+    # An upload error names the file as it was sent.
+    page.goto("/datasets/new/")
+    page.get_by_label("Dataset name").fill("with-a-bad-file")
+    page.locator("#upload-files").set_input_files([
+        {"name": "good.png", "mimeType": "image/png", "buffer": picture(8, 8, "L")},
+        {"name": "bad.png", "mimeType": "image/png", "buffer": b"not a picture"}])
+    page.get_by_role("button", name="Upload").click()
+    page.locator("#upload-error").wait_for(state="visible", timeout=30_000)
+    error = page.locator("#upload-error").inner_text()
+    assert "bad.png: not a readable image" in error and "000001-" not in error and "0x" not in error, error
+    shot(page, "researcher-upload-error")
+    problems[:] = [p for p in problems if "/api/datasets/upload/" not in p and "status of 400" not in p]
+
     # A fit in progress says how many INRs it will make, not "0 INRs".
     inrset = INRSet.objects.create(dataset=tiny_digits_dataset, spec=inr.FieldSpec.siren().to_dict(),
                                    seeds_per_image=2, status="running")
