@@ -24,7 +24,7 @@ On the lent machine (its own torch with CUDA; sklearn, PIL and safetensors are t
     /usr/share/datasets/fashion-mnist) and run
       CINR_FASHION_MNIST_DIR=.data/fashion-mnist PYTHONUNBUFFERED=1 python3 experiments/gpu_full.py --out $OUT \
         --dataset fashion-mnist --arch siren
-CPU check of the plumbing at tiny size (run before the GPU call; 4 min 14 s on the loaded 2-core machine):
+CPU check of the plumbing at tiny size (run before the GPU call; 1 min 27 s to 4 min 14 s on the shared 2-core machine):
   .venv/bin/python experiments/gpu_full.py --out /tmp/full-cpu --work /tmp/full-cpu-work --device cpu \
     --dataset digits --arch siren --seeds-per-image 2 --fit-steps 30 --fit-budget-s 60 --simclr-s 15 \
     --supervised-s 10 --min-steps 5 --batch 16 --encoder layers=1 --encoder d_node=32 --encoder d_edge=8 \
@@ -66,11 +66,6 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def memory(device: torch.device) -> dict:
     """Peak resident host memory of this process and peak GPU memory allocated by torch, in GB."""
     out = {"host_max_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6}  # Linux: kilobytes
@@ -99,7 +94,8 @@ def affordable_seeds(spec: inr.FieldSpec, images: ImageSet, wanted: int, steps: 
     chunk = images.images[:default_chunk_size(spec, h * w, wanted, device)]
     anti_alias = spec.arch == "mfn"
     inr.fit(spec, chunk[:4], seeds=wanted, steps=2, anti_alias=anti_alias, device=device)  # warm-up: CUDA, kernels
-    timed = inr.fit(spec, chunk, seeds=wanted, steps=FIT_TIMING_STEPS, anti_alias=anti_alias, device=device)
+    timed = inr.fit(spec, chunk, seeds=wanted, steps=FIT_TIMING_STEPS, anti_alias=anti_alias, shared_init=False,
+                    device=device)  # (independent initialisations, as the fit: their init costs more)
     per_inr_step = timed.seconds / (len(chunk) * wanted * FIT_TIMING_STEPS)
     per_seed = per_inr_step * steps * images.num_images
     return max(2, min(wanted, int(budget_s / per_seed))), per_inr_step
