@@ -74,6 +74,8 @@ def test_it_downloads_from_the_pages_and_tries_a_colour_picture(page, tiny_digit
     (tmp_path / name).write_bytes(data)
     assert load_encoder(tmp_path / name).spec == inrset.field_spec
     shot(page, "researcher-run-downloads")
+    name, data = download(page, page.locator("#probe-download"))  # the probe panel's result, from the encoder's page
+    assert name == f"cinr-run-{probe.pk}-probe.json" and b'"accuracy"' in data
 
     page.goto(f"/inrsets/{inrset.pk}/")
     name, data = download(page, page.get_by_role("link", name="weights (safetensors)"))

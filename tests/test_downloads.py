@@ -185,3 +185,30 @@ def test_it_serves_media_to_a_token_and_answers_a_script_without_one_with_401(cl
     response = token_client(normal_user).get(url)
     assert response.status_code == 200 and body(response) == b"stored bytes"
     assert token_client(normal_user).get("/media/../settings.py").status_code in (400, 404)  # never served
+
+
+def test_it_streams_a_stored_file_with_an_async_iterator_under_asgi(tiny_digits_dataset, normal_user):
+    """Under ASGI (daphne) Django would read a sync iterator whole into memory before sending it."""
+    from asgiref.sync import async_to_sync
+    from django.test import AsyncClient
+
+    from cinr_web.inrsets.models import INRSet
+    from cinr_web.storage import save_bytes
+
+    spec = inr.FieldSpec.siren(hidden=8)
+    buffer = io.BytesIO()
+    inr.save(buffer, spec, inr.init(spec, 3))
+    inrset = INRSet.objects.create(dataset=tiny_digits_dataset, spec=spec.to_dict(), status="succeeded",
+                                   weights=save_bytes("inrsets/x/weights.safetensors", buffer.getvalue()))
+    token = Token.objects.get_or_create(user=normal_user)[0].key
+    async def fetch():
+        response = await AsyncClient().get(f"/api/inrsets/{inrset.pk}/weights.safetensors",
+                                           headers={"Authorization": f"Token {token}"})
+        if not response.streaming:
+            return response, response.content
+        return response, b"".join([block async for block in response.streaming_content])
+
+    response, data = async_to_sync(fetch)()
+    assert response.status_code == 200 and response.is_async, data[:300]
+    assert int(response["Content-Length"]) == len(data) and data == buffer.getvalue()
+    assert filename(response) == f"cinr-inrset-{inrset.pk}-weights.safetensors"

@@ -1,15 +1,18 @@
 """Downloads: INR set weights, encoder checkpoints and their configs, probe results, embedding maps.
 
 Every download is a GET that any logged-in user may make (session or token), answered with a Content-Disposition
-filename. Stored files (safetensors) are streamed as they are; JSON and CSV are built from the stored artifacts, which
-are read as safetensors (nothing is unpickled). A run that has not succeeded, or has no such file, gives 404 in JSON.
+filename. Stored files (safetensors) are streamed as they are, in blocks; JSON and CSV are built from the stored
+artifacts, which are read as safetensors (nothing is unpickled). A run that has not succeeded, or has no such file,
+gives 404 in JSON.
 """
 
 from __future__ import annotations
 
 import json
 
-from django.http import FileResponse, HttpResponse, StreamingHttpResponse
+from asgiref.sync import sync_to_async
+from django.core.handlers.asgi import ASGIRequest
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -41,6 +44,34 @@ def _attachment(response: HttpResponse, filename: str) -> HttpResponse:
     return response
 
 
+BLOCK_BYTES = 1 << 20
+
+
+def _stored_file(request, stored, filename: str) -> StreamingHttpResponse:
+    """A stored file (a FieldFile) streamed in blocks of BLOCK_BYTES. Under ASGI (daphne, the product's server) the
+    blocks come from an async iterator: Django reads a sync iterator (FileResponse's) whole into memory before it
+    sends anything there. Under WSGI (the test client, a WSGI server) a sync iterator streams."""
+    handle = stored.open("rb")
+
+    def blocks():
+        try:
+            yield from iter(lambda: handle.read(BLOCK_BYTES), b"")
+        finally:
+            handle.close()
+
+    async def async_blocks():
+        try:
+            while block := await sync_to_async(handle.read)(BLOCK_BYTES):
+                yield block
+        finally:
+            await sync_to_async(handle.close)()
+
+    asgi = isinstance(getattr(request, "_request", request), ASGIRequest)
+    response = StreamingHttpResponse(async_blocks() if asgi else blocks(), content_type="application/octet-stream")
+    response["Content-Length"] = str(stored.size)
+    return _attachment(response, filename)
+
+
 def _json_file(data: dict, filename: str) -> HttpResponse:
     return _attachment(HttpResponse(json.dumps(data, indent=1), content_type="application/json"), filename)
 
@@ -66,8 +97,7 @@ class INRSetWeights(DownloadView):
         inrset = get_object_or_404(INRSet, pk=pk)
         if not inrset.weights:
             raise NotFound(f"INR set {inrset.pk} has no weights yet (status {inrset.status})")
-        response = FileResponse(inrset.weights.open("rb"), content_type="application/octet-stream")
-        return _attachment(response, exports.download_name("inrset", inrset.pk, "weights.safetensors"))
+        return _stored_file(request, inrset.weights, exports.download_name("inrset", inrset.pk, "weights.safetensors"))
 
 
 class RunCheckpoint(DownloadView):
@@ -80,8 +110,7 @@ class RunCheckpoint(DownloadView):
         artifact = run.artifact("checkpoint")
         if artifact is None:
             raise NotFound(f"run {run.pk} has no checkpoint")
-        response = FileResponse(artifact.file.open("rb"), content_type="application/octet-stream")
-        return _attachment(response, exports.download_name("run", run.pk, "checkpoint.safetensors"))
+        return _stored_file(request, artifact.file, exports.download_name("run", run.pk, "checkpoint.safetensors"))
 
 
 class RunCheckpointConfig(DownloadView):
@@ -121,5 +150,6 @@ class RunEmbedding(DownloadView):
         filename = exports.download_name("run", run.pk, f"embedding.{suffix}")
         if suffix == "json":
             return _json_file(table.as_json(), filename)
-        return _attachment(StreamingHttpResponse(table.csv_lines(), content_type="text/csv; charset=utf-8"),
+        # The table is in memory already (read from the artifact): one response, not a stream
+        return _attachment(HttpResponse("".join(table.csv_lines()), content_type="text/csv; charset=utf-8"),
                            filename)
