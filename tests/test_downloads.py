@@ -133,6 +133,9 @@ def test_it_downloads_every_file_of_a_trained_chain_with_a_token_and_a_session(c
     embedding = chain["embedding"]
     listed = token_client(normal_user).get(f"/api/runs/{embedding.pk}/").json()["downloads"]
     assert listed == {name: f"/api/runs/{embedding.pk}/{name}" for name in ("embedding.csv", "embedding.json")}
+    artifacts = token_client(normal_user).get(f"/api/runs/{chain['simclr'].pk}/artifacts/").json()
+    assert [a["downloads"] for a in artifacts if a["kind"] == "checkpoint"] == [
+        {name: f"/api/runs/{chain['simclr'].pk}/{name}" for name in ("checkpoint.safetensors", "config.json")}]
 
     # docs/api.md's example, as written, against a live server: it downloads the checkpoint with a token and uses
     # the encoder offline; its features are the served encoder's

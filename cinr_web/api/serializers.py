@@ -13,7 +13,7 @@ from cinr_web.datasets.models import Image, ImageDataset
 from cinr_web.inrsets.models import INRSet
 from cinr_web.runs.defaults import FIT as FIT_DEFAULTS
 from cinr_web.runs.defaults import SHARED_INIT_HELP
-from cinr_web.runs.exports import run_files
+from cinr_web.runs.exports import ARTIFACT_FILES, run_files
 from cinr_web.runs.models import Artifact, MetricPoint, Run
 from inr.io import spec_from_dict
 
@@ -238,10 +238,17 @@ class MetricPointSerializer(serializers.ModelSerializer):
 
 
 class ArtifactSerializer(serializers.ModelSerializer):
+    downloads = serializers.SerializerMethodField()
+
     class Meta:
         model = Artifact
-        fields = ["id", "kind", "meta", "created_at"]
+        fields = ["id", "kind", "meta", "downloads", "created_at"]
         read_only_fields = fields
+
+    @extend_schema_field({"type": "object", "additionalProperties": {"type": "string"}})
+    def get_downloads(self, artifact: Artifact) -> dict[str, str]:
+        """{file name: URL path} of the downloads made from this artifact (docs/api.md, Downloads)."""
+        return {name: f"/api/runs/{artifact.run_id}/{name}" for name in ARTIFACT_FILES.get(artifact.kind, {})}
 
 
 class EncoderSerializer(serializers.ModelSerializer):

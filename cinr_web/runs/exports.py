@@ -25,17 +25,21 @@ def download_name(owner: str, pk: int, what: str) -> str:
     return f"cinr-{owner}-{pk}-{what}"
 
 
+# The downloads made from each kind of run artifact, {file name in the URL: what it is}.
+ARTIFACT_FILES = {
+    "checkpoint": {"checkpoint.safetensors": "encoder checkpoint (safetensors)", "config.json": "its config (JSON)"},
+    "probe": {"probe.json": "probe result (JSON)"},
+    "embedding": {"embedding.csv": "map and embeddings (CSV)", "embedding.json": "map and embeddings (JSON)"},
+}
+RUN_ARTIFACT = {Run.Kind.SIMCLR: "checkpoint", Run.Kind.SUPERVISED: "checkpoint", Run.Kind.PROBE: "probe",
+                Run.Kind.EMBEDDING: "embedding"}
+
+
 def run_files(run: Run) -> dict[str, str]:
     """The files a run offers for download, {file name in the URL: what it is}; empty until it has succeeded."""
     if run.status != Run.Status.SUCCEEDED:
         return {}
-    if run.kind in ENCODER_KINDS:
-        return {"checkpoint.safetensors": "encoder checkpoint (safetensors)", "config.json": "its config (JSON)"}
-    if run.kind == Run.Kind.PROBE:
-        return {"probe.json": "probe result (JSON)"}
-    if run.kind == Run.Kind.EMBEDDING:
-        return {"embedding.csv": "map and embeddings (CSV)", "embedding.json": "map and embeddings (JSON)"}
-    return {}
+    return dict(ARTIFACT_FILES.get(RUN_ARTIFACT.get(run.kind, ""), {}))
 
 
 def checkpoint_config(run: Run) -> dict:
