@@ -189,6 +189,17 @@ def test_it_serves_media_to_a_token_and_answers_a_script_without_one_with_401(cl
     assert response.status_code == 200 and body(response) == b"stored bytes"
     assert token_client(normal_user).get("/media/../settings.py").status_code in (400, 404)  # never served
 
+    from asgiref.sync import async_to_sync
+    from django.test import AsyncClient
+
+    async def fetch():  # under ASGI, blocks from an async iterator (Django reads a sync one whole first)
+        key = (await Token.objects.aget(user=normal_user)).key
+        answer = await AsyncClient().get(url, headers={"Authorization": f"Token {key}"})
+        return answer, b"".join([block async for block in answer.streaming_content])
+
+    response, data = async_to_sync(fetch)()
+    assert response.status_code == 200 and response.is_async and data == b"stored bytes"
+
 
 def test_it_streams_a_stored_file_with_an_async_iterator_under_asgi(tiny_digits_dataset, normal_user):
     """Under ASGI (daphne) Django would read a sync iterator whole into memory before sending it."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 
-from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
@@ -22,6 +21,7 @@ from rest_framework.views import APIView
 
 from cinr_web.api.renderers import json_errors
 from cinr_web.inrsets.models import INRSet
+from cinr_web.media import async_file_blocks
 from cinr_web.runs import exports
 from cinr_web.runs.models import Run
 
@@ -59,15 +59,9 @@ def _stored_file(request, stored, filename: str) -> StreamingHttpResponse:
         finally:
             handle.close()
 
-    async def async_blocks():
-        try:
-            while block := await sync_to_async(handle.read)(BLOCK_BYTES):
-                yield block
-        finally:
-            await sync_to_async(handle.close)()
-
     asgi = isinstance(getattr(request, "_request", request), ASGIRequest)
-    response = StreamingHttpResponse(async_blocks() if asgi else blocks(), content_type="application/octet-stream")
+    response = StreamingHttpResponse(async_file_blocks(handle, BLOCK_BYTES) if asgi else blocks(),
+                                     content_type="application/octet-stream")
     response["Content-Length"] = str(stored.size)
     return _attachment(response, filename)
 
