@@ -36,9 +36,14 @@ def test_it_answers_the_model_api_with_and_without_the_trailing_slash(encoder, n
         assert message.startswith("noise.bin: not a safetensors file"), message
 
 
-def test_it_redirects_a_get_without_the_trailing_slash(normal_user):
-    response = client_for(normal_user).get("/api/runs")
-    assert response.status_code == 301 and response["Location"] == "/api/runs/"
+def test_it_redirects_a_path_without_the_trailing_slash_keeping_the_method(normal_user, staff_user):
+    response = client_for(normal_user).get("/api/runs?kind=probe")
+    assert response.status_code == 308 and response["Location"] == "/api/runs/?kind=probe"
+    # 308, not 301: a client repeats the POST (a 301 turns it into a GET, which would list runs instead)
+    response = client_for(staff_user).post("/api/runs", {"kind": "probe"}, format="json")
+    assert response.status_code == 308 and response["Location"] == "/api/runs/"
+    followed = client_for(staff_user).post("/api/runs", {"kind": "probe"}, format="json", follow=True)
+    assert followed.status_code == 400 and "inrset" in followed.json()  # the POST reached the create view
 
 
 def test_it_lists_the_model_api_once_in_the_schema():
