@@ -17,6 +17,7 @@ import json
 import math
 import os
 import tempfile
+from collections.abc import Iterable
 from typing import BinaryIO
 
 import numpy as np
@@ -306,12 +307,20 @@ def load(file: FileLike, max_bytes: int = DEFAULT_MAX_BYTES,
         tensors = safetensors.torch.load(data)
     except Exception as e:  # the library's SafetensorError is not exported under a stable name
         raise InvalidWeights(f"bad safetensors file: {_short(str(e), 200)}") from None
-    params = {name: tensors[name] for name in shapes}
+    params, metadata = params_and_metadata(shapes, tensors, meta)
+    return spec, params, metadata
+
+
+def params_and_metadata(names: Iterable[str], tensors: dict[str, torch.Tensor],
+                        header_meta: dict[str, str]) -> tuple[Params, dict]:
+    """The params named `names` from a file's tensors, checked finite, and its metadata: the JSON entries of the
+    header's `__metadata__` and the per-INR tensors, both under META_PREFIX (inr.load and inr.rows.load_rows)."""
+    params = {name: tensors[name] for name in names}
     for name, t in params.items():
         if not bool(torch.isfinite(t).all()):
             raise InvalidWeights(f"NaN or infinite values in {name}")
     metadata: dict = {}
-    for key, value in meta.items():
+    for key, value in header_meta.items():
         if key.startswith(META_PREFIX):
             try:
                 metadata[key[len(META_PREFIX):]] = safejson.loads(value, what=f"metadata {_short(key)}")
@@ -320,7 +329,7 @@ def load(file: FileLike, max_bytes: int = DEFAULT_MAX_BYTES,
     for name, t in tensors.items():
         if name.startswith(META_PREFIX):
             metadata[name[len(META_PREFIX):]] = t
-    return spec, params, metadata
+    return params, metadata
 
 
 # -- JSON arrays (REST API) ----------------------------------------------------------------------------------------

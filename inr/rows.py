@@ -11,12 +11,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-import torch
 from safetensors import SafetensorError, safe_open
 
-from inr import safejson
 from inr.fields import Params
-from inr.io import META_PREFIX, PARAM_DTYPES, InvalidWeights, _load_spec
+from inr.io import META_PREFIX, PARAM_DTYPES, InvalidWeights, _load_spec, params_and_metadata
 from inr.spec import LIBRARY_LIMITS, FieldSpec, SpecLimits
 
 
@@ -51,20 +49,7 @@ def load_rows(path: str | os.PathLike, start: int, stop: int, limits: SpecLimits
             tensors = {name: piece[start:stop] for name, piece in slices.items()}
     except SafetensorError as e:
         raise InvalidWeights(f"bad safetensors file: {str(e)[:200]}") from None
-    params = {name: tensors[name] for name in spec.param_shapes()}
-    for name, t in params.items():
-        if not bool(torch.isfinite(t).all()):
-            raise InvalidWeights(f"NaN or infinite values in {name}")
-    metadata: dict = {}
-    for key, value in header.items():
-        if key.startswith(META_PREFIX):
-            try:
-                metadata[key[len(META_PREFIX):]] = safejson.loads(value, what=f"metadata {key[:60]}")
-            except ValueError as e:
-                raise InvalidWeights(f"bad metadata {key[:60]!r}: {str(e)[:200]}") from None
-    for name, t in tensors.items():
-        if name.startswith(META_PREFIX):
-            metadata[name[len(META_PREFIX):]] = t
+    params, metadata = params_and_metadata(spec.param_shapes(), tensors, header)
     return Rows(spec=spec, count=count, start=start, params=params, metadata=metadata)
 
 
