@@ -33,13 +33,17 @@ def goto_past_own_reload(page, url: str) -> None:
     was in the background that timer can fire just as the test navigates ("interrupted by another navigation")."""
     from playwright.sync_api import Error as PlaywrightError
 
-    for _ in range(3):
+    page.bring_to_front()  # a background tab's timers are throttled: its reload may come late, mid-navigation
+    for _ in range(5):
         try:
             page.goto(url)
             return
         except PlaywrightError as error:
             if "interrupted by another navigation" not in str(error):
                 raise
+            # let the page's own reload finish before navigating again (retrying at once only interrupts it anew)
+            page.wait_for_load_state("load")
+            page.wait_for_timeout(2000)
     page.goto(url)
 
 
