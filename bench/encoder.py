@@ -110,13 +110,18 @@ def _readout(model: RelationalTransformer, h: torch.Tensor, e: torch.Tensor) -> 
     return model.readout(model._pool(hs, es))
 
 
-def edge_list_forward(model: RelationalTransformer, params: inr.Params) -> torch.Tensor:
-    """The edge-list baseline: model's features computed with the flat edge-list layers."""
+def _baseline_forward(model: RelationalTransformer, params: inr.Params, layer_fn) -> torch.Tensor:
+    """model's features with each RTLayer computed by `layer_fn(layer, h, e, src, dst) -> (h, e)`."""
     h, e, graph = _embedded_inputs(model, params)
     src, dst = graph.edge_index[0], graph.edge_index[1]
     for layer in model.blocks:
-        h, e = _edge_list_layer(layer, h, e, src, dst)
+        h, e = layer_fn(layer, h, e, src, dst)
     return _readout(model, h, e)
+
+
+def edge_list_forward(model: RelationalTransformer, params: inr.Params) -> torch.Tensor:
+    """The edge-list baseline: model's features computed with the flat edge-list layers."""
+    return _baseline_forward(model, params, _edge_list_layer)
 
 
 def _dense_layer(layer: RTLayer, h: torch.Tensor, e: torch.Tensor, src: torch.Tensor,
@@ -151,11 +156,7 @@ def _dense_layer(layer: RTLayer, h: torch.Tensor, e: torch.Tensor, src: torch.Te
 
 def dense_forward(model: RelationalTransformer, params: inr.Params) -> torch.Tensor:
     """The dense N x N baseline: model's features computed over all node pairs, non-edges masked."""
-    h, e, graph = _embedded_inputs(model, params)
-    src, dst = graph.edge_index[0], graph.edge_index[1]
-    for layer in model.blocks:
-        h, e = _dense_layer(layer, h, e, src, dst)
-    return _readout(model, h, e)
+    return _baseline_forward(model, params, _dense_layer)
 
 
 def check_same_features(reference: torch.Tensor, candidate: torch.Tensor, what: str) -> float:

@@ -15,7 +15,7 @@ On the lent machine (its own torch with CUDA; sklearn, PIL and safetensors are t
   CIFAR-10, 50,000 images: the 124 MB zip is over what one call carries (64 MiB with the working tree), so it
     travels in two calls, as two halves made here:
       echo /.data/ >> .git/info/exclude; mkdir -p .data
-      split -n 2 -d /work/shared/data/cifar10-train-50k.zip .data/c50k.part      # 2 x 59 MiB
+      split -n 2 -d ../shared/data/cifar10-train-50k.zip .data/c50k.part      # 2 x 59 MiB
     call 1 carries .data/c50k.part00 (and may run bench.fit); call 2, while the machine is still warm (30 s), carries
     .data/c50k.part01 (what call 1 left there stays) and runs
       cat .data/c50k.part0? | tee /tmp/c50k.zip | sha256sum | grep -q ^5baa74e269ac7cc2471c9145a13700e4 && \

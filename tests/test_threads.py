@@ -81,15 +81,14 @@ def test_it_sets_the_pools_before_torch_loads_in_every_django_process():
     assert _fresh_process(code, CINR_TORCH_THREADS="1", OMP_WAIT_POLICY="ACTIVE") == "1 ACTIVE 1"
 
 
-def test_it_applies_the_policy_in_the_model_api_even_after_torch_was_loaded(clean_env):
+def test_it_applies_the_policy_even_after_torch_was_loaded(clean_env):
     import torch
-
-    from cinr_web.api.inference import _apply_thread_setting
 
     before = torch.get_num_threads()
     try:
         clean_env.setenv(threads.THREADS_ENV, "1")
-        _apply_thread_setting()
-        assert torch.get_num_threads() == 1
+        assert threads.apply_thread_policy() == 1 and torch.get_num_threads() == 1
+        clean_env.setenv(threads.THREADS_ENV, "2")
+        assert threads.apply_thread_policy() == 2 and torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)

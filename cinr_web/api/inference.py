@@ -84,13 +84,6 @@ def _artifacts(run: Run) -> tuple:
     return newest.get("checkpoint"), newest.get("probe"), newest.get("embedding")
 
 
-def _apply_thread_setting() -> None:
-    """torch's intra-op threads in the web process, from the one policy (training.threads: CINR_TORCH_THREADS, or
-    the usable cores divided among CINR_TORCH_PROCESSES). torch may have been loaded before cinr_web set the pools'
-    variables, so the count is set explicitly."""
-    apply_thread_policy()
-
-
 def load_encoder(run: Run) -> LoadedEncoder:
     """The run's encoder with its classifier and map, loaded once and cached."""
     if run.kind not in (Run.Kind.SIMCLR, Run.Kind.SUPERVISED) or run.status != Run.Status.SUCCEEDED:
@@ -109,7 +102,7 @@ def load_encoder(run: Run) -> LoadedEncoder:
         with _CACHE_LOCK:
             _CACHE[run.pk] = (key, hit[1], now)
         return hit[1]
-    _apply_thread_setting()
+    apply_thread_policy()  # torch may have loaded before cinr_web set the pools' variables: set its count explicitly
     loaded = _load(run, checkpoint, probe, emap)
     with _CACHE_LOCK:
         _CACHE[run.pk] = (key, loaded, time.monotonic())
