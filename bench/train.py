@@ -14,11 +14,17 @@ Each mode runs in a fresh process (OpenMP and the BLAS pools read their variable
   `cinr.train` task's body called in the process (claim, the Reporter's metric writes, live events to Redis,
   heartbeats, cancel checks, the checkpoint artifact), under the same policy as cli-policy; the worker's process
   takes its threads from the same rule when cinr_web loads.
-The competing job (--busy threads of float32 matrix products in one more process) runs the whole time. Step times
-are the wall time between consecutive steps (the CLI's on_step calls; the web run's metric point timestamps),
-median over steps 2..N, then median over rounds; the modes alternate within each round. Needs Redis (REDIS_URL,
-default redis://127.0.0.1:6379/0) for the web mode's live events; its keys carry a prefix of their own and are
-removed afterwards.
+The competing job runs the whole time, in one more process:
+- `--competitor matmul` (the default): --busy threads of float32 matrix products, the same in every mode;
+- `--competitor simclr`: another SimCLR run on the same INRs, started afresh for each mode with that mode's thread
+  settings (torch's default for cli-default, the policy for the others): a second CINR worker training beside the
+  first, as on a machine that runs the Procfile's worker and cpuworker. It is the case the policy is for: two
+  processes whose OpenMP threads outnumber the cores.
+Step times are the wall time between consecutive steps (the CLI's on_step calls; the web run's metric point
+timestamps) over steps 2..N: their median, and their mean (a stall of a few steps shows in the mean, and the mean is
+what a run's length is made of); then the median over rounds. The modes alternate within each round. Needs Redis
+(REDIS_URL, default redis://127.0.0.1:6379/0) for the web mode's live events; its keys carry a prefix of their own
+and are removed afterwards.
 """
 
 from __future__ import annotations
@@ -69,9 +75,23 @@ def busy_loop(threads: int) -> None:
         a = torch.tanh(a @ a)
 
 
-def _median_step(times: list[float]) -> float:
+def _step_times(times: list[float]) -> dict[str, float]:
     gaps = [b - a for a, b in zip(times[:-1], times[1:], strict=True)]
-    return statistics.median(gaps[1:] if len(gaps) > 1 else gaps)  # step 1 includes the warm-up
+    gaps = gaps[1:] if len(gaps) > 1 else gaps  # step 1 includes the warm-up
+    return {"step_seconds": statistics.median(gaps), "mean_step_seconds": statistics.fmean(gaps)}
+
+
+def competing_simclr(dataset_path: str, batch: int) -> None:
+    """The `simclr` competitor: SimCLR steps on the bench's INRs until killed, with the threads its environment
+    gives (the parent sets the measured mode's)."""
+    if os.environ.get("CINR_TORCH_PROCESSES"):
+        from training.threads import apply_thread_policy
+
+        apply_thread_policy()
+    from training.data import INRDataset
+    from training.simclr import SimCLRConfig, pretrain
+
+    pretrain(INRDataset.load(dataset_path), SimCLRConfig.from_dict(simclr_config(10**9, batch)), device="cpu")
 
 
 def child_cli(dataset_path: str, steps: int, batch: int) -> dict:
@@ -84,7 +104,7 @@ def child_cli(dataset_path: str, steps: int, batch: int) -> dict:
     times: list[float] = []
     config = SimCLRConfig.from_dict(simclr_config(steps, batch))
     pretrain(dataset, config, device="cpu", on_step=lambda step, metrics: times.append(time.perf_counter()))
-    return {"step_seconds": _median_step(times), "threads": torch.get_num_threads()}
+    return {**_step_times(times), "threads": torch.get_num_threads()}
 
 
 def child_web(dataset_path: str, steps: int, batch: int, workdir: str) -> dict:
@@ -121,7 +141,7 @@ def child_web(dataset_path: str, steps: int, batch: int, workdir: str) -> dict:
     if run.status != "succeeded":
         raise RuntimeError(f"the web run ended {run.status}: {run.error[:500]}")
     stamps = MetricPoint.objects.filter(run=run, name="loss").order_by("step").values_list("time", flat=True)
-    return {"step_seconds": _median_step([t.timestamp() for t in stamps]), "threads": torch.get_num_threads()}
+    return {**_step_times([t.timestamp() for t in stamps]), "threads": torch.get_num_threads()}
 
 
 def child(args: argparse.Namespace) -> None:
@@ -136,13 +156,28 @@ def child(args: argparse.Namespace) -> None:
     print(json.dumps(out))
 
 
-def run_mode(mode: str, dataset: Path, args: argparse.Namespace, workdir: str) -> dict:
+def mode_environment(mode: str, args: argparse.Namespace) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in POOL_VARIABLES}
     if mode.endswith("policy"):
         env["CINR_TORCH_PROCESSES"] = str(args.processes)
+    return env
+
+
+def run_mode(mode: str, dataset: Path, args: argparse.Namespace, workdir: str) -> dict:
+    env = mode_environment(mode, args)
+    competitor = None
+    if args.competitor == "simclr":  # a second training process under the same thread settings as this mode
+        competitor = subprocess.Popen([sys.executable, "-m", "bench.train", "--competitor-child", str(dataset),
+                                       "--batch", str(args.batch)], cwd=ROOT, env=env)
+        time.sleep(5.0)  # past its start-up, into its steps
     command = [sys.executable, "-m", "bench.train", "--child", mode, "--dataset", str(dataset), "--steps",
                str(args.steps), "--batch", str(args.batch), "--workdir", workdir]
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600)
+    try:
+        done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600)
+    finally:
+        if competitor is not None:
+            competitor.kill()
+            competitor.wait()
     if done.returncode != 0:
         raise SystemExit(f"{mode} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -165,17 +200,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=12, help="SimCLR steps per run")
     parser.add_argument("--batch", type=int, default=64, help="positive pairs per step")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of the three modes")
-    parser.add_argument("--busy", type=int, default=2, help="threads of the competing job (0: none)")
+    parser.add_argument("--busy", type=int, default=2, help="threads of the matmul competitor (0: none)")
+    parser.add_argument("--competitor", choices=["matmul", "simclr"], default="matmul",
+                        help="matmul: --busy threads of matrix products in every mode; simclr: a second SimCLR run "
+                             "with the measured mode's thread settings")
     parser.add_argument("--processes", type=int, default=2,
                         help="CINR_TORCH_PROCESSES of the policy modes (the run and the competing job)")
     parser.add_argument("--modes", default=",".join(MODES))
     parser.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)
     parser.add_argument("--busy-child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--competitor-child", help=argparse.SUPPRESS)
     parser.add_argument("--dataset", help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.busy_child:
         busy_loop(args.busy_child)
+        return 0
+    if args.competitor_child:
+        competing_simclr(args.competitor_child, args.batch)
         return 0
     if args.child:
         child(args)
@@ -184,14 +226,17 @@ def main(argv: list[str] | None = None) -> int:
     if not modes or set(modes) - set(MODES) or args.steps < 3 or args.rounds < 1:
         parser.error(f"--modes from {MODES}, --steps >= 3, --rounds >= 1")
     print(describe_machine())
+    competing = ("a second SimCLR run, same threads as the mode" if args.competitor == "simclr"
+                 else f"{args.busy} threads of matmul")
     print(f"SimCLR, {IMAGES} digits images x {SEEDS} seeds (SIREN 2-32-32-1), default encoder, batch {args.batch} "
-          f"pairs, {args.steps} steps per run; competing job: {args.busy} threads; policy: "
+          f"pairs, {args.steps} steps per run; competing job: {competing}; policy: "
           f"CINR_TORCH_PROCESSES={args.processes}")
     busy = None
-    if args.busy > 0:
+    if args.busy > 0 and args.competitor == "matmul":
         busy = subprocess.Popen([sys.executable, "-m", "bench.train", "--busy-child", str(args.busy)], cwd=ROOT)
         time.sleep(2.0)
     results: dict[str, list[float]] = {m: [] for m in modes}
+    means: dict[str, list[float]] = {m: [] for m in modes}
     try:
         with tempfile.TemporaryDirectory(prefix="cinr-bench-train-") as workdir:
             dataset = Path(workdir) / "inrs.safetensors"
@@ -200,18 +245,23 @@ def main(argv: list[str] | None = None) -> int:
                 for mode in modes:
                     out = run_mode(mode, dataset, args, workdir)
                     results[mode].append(out["step_seconds"])
-                    print(f"[{r + 1}] {mode:12s} {out['step_seconds']:7.3f} s/step   torch threads {out['threads']}"
-                          f"   load average {load_average()}", flush=True)
+                    means[mode].append(out["mean_step_seconds"])
+                    print(f"[{r + 1}] {mode:12s} {out['step_seconds']:7.3f} s/step "
+                          f"(mean {out['mean_step_seconds']:.3f})   torch threads {out['threads']}   "
+                          f"load average {load_average()}", flush=True)
     finally:
         if busy is not None:
             busy.kill()
             busy.wait()
         delete_redis_keys(f"cinr-bench-{os.getpid()}:")
     median = {m: statistics.median(v) for m, v in results.items()}
+    mean = {m: statistics.median(v) for m, v in means.items()}
     for mode in modes:
-        print(f"{mode:12s} median {median[mode]:.3f} s/step over {args.rounds} round(s)")
+        print(f"{mode:12s} median {median[mode]:.3f} s/step, mean {mean[mode]:.3f} s/step over {args.rounds} "
+              "round(s)")
     if "cli-default" in median and "cli-policy" in median:
-        print(f"policy vs torch's default (pretrain): {median['cli-default'] / median['cli-policy']:.2f}x faster")
+        print(f"policy vs torch's default (pretrain): {median['cli-default'] / median['cli-policy']:.2f}x faster "
+              f"by the median step, {mean['cli-default'] / mean['cli-policy']:.2f}x by the mean step")
     if "cli-default" in median and "web-policy" in median:
         print(f"web run under the policy vs pretrain with torch's default: "
               f"{median['cli-default'] / median['web-policy']:.2f}x faster")

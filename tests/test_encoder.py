@@ -25,10 +25,13 @@ def _params(spec, batch=3):
     return {k: v + 0.1 * torch.randn(v.shape, generator=gen, dtype=v.dtype) for k, v in params.items()}
 
 
-@pytest.mark.parametrize("probe_points", [0, 5])
+OPTIONS = [{}, {"probe_points": 5}, {"neuron_stats": True}]
+
+
+@pytest.mark.parametrize("options", OPTIONS, ids=lambda o: ",".join(o) or "default")
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: f"{s.arch}-{s.out_dim}ch")
-def test_it_is_invariant_to_hidden_neuron_permutations(spec, probe_points):
-    model = _encoder(spec, probe_points=probe_points)
+def test_it_is_invariant_to_hidden_neuron_permutations(spec, options):
+    model = _encoder(spec, **options)
     params = _params(spec)
     model.set_normalization(params)
     permuted = inr.permute(spec, params, torch.Generator().manual_seed(3))
@@ -40,9 +43,10 @@ def test_it_is_invariant_to_hidden_neuron_permutations(spec, probe_points):
     assert (a[0] - a[1]).abs().max() > 1e-3  # different INRs get different features
 
 
+@pytest.mark.parametrize("options", [{}, {"neuron_stats": True}], ids=lambda o: ",".join(o) or "default")
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: f"{s.arch}-{s.out_dim}ch")
-def test_it_changes_under_a_perturbation_that_is_not_a_symmetry(spec):
-    model = _encoder(spec)
+def test_it_changes_under_a_perturbation_that_is_not_a_symmetry(spec, options):
+    model = _encoder(spec, **options)
     params = _params(spec)
     model.set_normalization(params)
     # Permute the rows of one hidden weight matrix only (no matching permutation of the next layer): the field
@@ -73,9 +77,30 @@ def test_it_computes_probe_activations_whose_last_layer_is_the_field(spec):
     torch.testing.assert_close(acts[-1], inr.evaluate(spec, params, coords))
 
 
-def test_it_has_a_gradient_for_every_weight():
+def test_it_gives_each_neuron_its_incoming_and_outgoing_weights_or_their_statistics():
+    spec = inr.FieldSpec.siren(1, hidden=8)  # 2 -> 8 -> 8 -> 1: blocks layer0.weight, layer1.weight, layer2.weight
+    model = _encoder(spec, neuron_stats=True)
+    params = _params(spec, batch=2)
+    edges = inr.edge_values(spec, params)  # unstandardised: _neuron_stats takes whatever edges it is given
+    stats = model._neuron_stats(edges)
+    # slots: layer0 in (2 weights, in order: the inputs are fixed) and out (5 stats over hidden layer 1), layer1 in
+    # and out (5 + 5), layer2 in (5 stats over hidden layer 2) and out (1 weight: the output is fixed)
+    assert stats.shape == (2, 2 + 8 + 8 + 1, 2 + 5 + 5 + 5 + 5 + 1)
+    torch.testing.assert_close(stats[:, 2:10, 0:2], params["layer0.weight"])  # each first-layer neuron's frequency
+    w1 = params["layer1.weight"]  # [B, 8 out, 8 in]: hidden layer 2's incoming, hidden layer 1's outgoing weights
+    expected = torch.stack([w1.mean(2), w1.std(2, unbiased=False), w1.amin(2), w1.amax(2), w1.square().mean(2).sqrt()],
+                           dim=-1)
+    torch.testing.assert_close(stats[:, 10:18, 7:12], expected)  # hidden layer 2 (nodes 10-17), layer1's incoming
+    torch.testing.assert_close(stats[:, 2:10, 12], w1.mean(1))  # hidden layer 1, layer1's outgoing mean
+    torch.testing.assert_close(stats[:, 10:18, 22], params["layer2.weight"][:, 0, :])  # weight to the output
+    assert stats[:, :2, :2].abs().max() == 0  # the input neurons have no incoming weights
+    assert stats[:, 18:, 22:].abs().max() == 0  # the output neuron has no outgoing weights
+
+
+@pytest.mark.parametrize("options", [{}, {"neuron_stats": True}], ids=lambda o: ",".join(o) or "default")
+def test_it_has_a_gradient_for_every_weight(options):
     spec = SPECS[2]
-    model = _encoder(spec)
+    model = _encoder(spec, **options)
     model.encode_params(_params(spec)).square().sum().backward()
     missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
     assert missing == []

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from training.losses import nt_xent, retrieval_accuracy
+from training.losses import nt_xent, retrieval_accuracy, vicreg
 
 
 def _eq6_by_loops(z_a, z_b, t):
@@ -55,3 +55,35 @@ def test_it_counts_retrieval_top1_and_top5():
     acc = retrieval_accuracy(z_a, z_b)
     assert acc["top1"] == pytest.approx(8 / 12)
     assert acc["top5"] == 1.0
+
+
+def _vicreg_by_hand(z_a, z_b):
+    n, d = z_a.shape
+    total = 25.0 * float(((z_a - z_b) ** 2).mean())
+    for z in (z_a, z_b):
+        std = [math.sqrt(float(z[:, j].var()) + 1e-4) for j in range(d)]
+        total += 25.0 * sum(max(0.0, 1.0 - s) for s in std) / d / 2
+        c = z - z.mean(0)
+        cov = (c.T @ c) / (n - 1)
+        total += sum(float(cov[i, j]) ** 2 for i in range(d) for j in range(d) if i != j) / d
+    return total
+
+
+def test_it_computes_vicreg_term_by_term():
+    gen = torch.Generator().manual_seed(0)
+    z_a = torch.randn(6, 4, generator=gen, dtype=torch.float64) * 0.5
+    z_b = torch.randn(6, 4, generator=gen, dtype=torch.float64)
+    assert float(vicreg(z_a, z_b)) == pytest.approx(_vicreg_by_hand(z_a, z_b), rel=1e-10)
+
+
+def test_it_penalises_collapse_under_vicreg_but_not_spread_identical_views():
+    gen = torch.Generator().manual_seed(1)
+    # orthonormal columns orthogonal to the ones vector: centred and uncorrelated, std 3 after the scaling
+    basis = torch.cat([torch.ones(64, 1, dtype=torch.float64),
+                       torch.randn(64, 8, generator=gen, dtype=torch.float64)], dim=1)
+    spread = torch.linalg.qr(basis)[0][:, 1:] * math.sqrt(63) * 3
+    collapsed = torch.ones(64, 8, dtype=torch.float64)
+    assert float(vicreg(spread, spread)) < 1e-12  # invariant, std 3 per dimension, uncorrelated columns
+    assert float(vicreg(collapsed, collapsed)) == pytest.approx(25.0 * (1 - 1e-2), rel=1e-6)  # std sqrt(1e-4)
+    with pytest.raises(ValueError, match="N >= 2"):
+        vicreg(torch.randn(1, 4), torch.randn(1, 4))

@@ -53,3 +53,14 @@ def test_it_cancels_when_on_step_returns_false(digits_mfns):
     with pytest.raises(Cancelled) as info:
         pretrain(digits_mfns, config, device="cpu", on_step=lambda step, m: step < 2)
     assert info.value.step == 2
+
+
+def test_it_trains_with_vicreg_instead_of_nt_xent(digits_mfns):
+    config = SimCLRConfig(encoder=ENCODER, objective="vicreg", optim=OptimConfig(lr=5e-3, warmup_steps=5),
+                          batch_size=32, steps=30)
+    seen = []
+    pretrain(digits_mfns, config, device="cpu", on_step=lambda step, m: seen.append(m["loss"]))
+    assert len(seen) == 30 and all(torch.isfinite(torch.tensor(seen)))
+    assert sum(seen[-5:]) < sum(seen[:5])  # the variance/covariance terms fall as the features spread
+    with pytest.raises(ValueError, match="objective"):
+        SimCLRConfig(objective="byol")

@@ -53,6 +53,13 @@ class EncoderConfig:
     # it raised the probe in 3 of the 4 cpu-preset cells (docs/RESULTS.md). Checkpoints saved before it existed load
     # with it off (training.checkpoint.load_encoder), as they were trained.
     canonicalize: bool = True
+    # Give every neuron, as input features, its incoming and outgoing weights per weight tensor: in order where the
+    # other side is the input or output layer (never permuted), else their statistics over the other side (mean,
+    # std, min, max, root mean square of the standardised weights), a set summary and so exactly invariant to
+    # permutations there; in the spirit of StatNN (Unterthiner et al. 2020) and of node features that carry a
+    # neuron's incoming weights (Kofinas et al. 2024). Attention then starts from neurons that already know their
+    # fan-in and fan-out instead of having to gather it over the edges first.
+    neuron_stats: bool = False
 
     def __post_init__(self) -> None:
         if self.d_attn % self.heads != 0:
@@ -80,6 +87,7 @@ class EncoderConfig:
 # edge), which stays in cache. A GPU wants the opposite (on an H100, 14-INR chunks ran ~35x slower than one pass of
 # 1,024): ~936 SIREN INRs per pass, the widest tensor ~1-2 GiB at d_attn 32-64.
 INFERENCE_EDGES = 16_384
+NEURON_STATS = 5  # mean, std, min, max, rms over a hidden layer (EncoderConfig.neuron_stats)
 INFERENCE_EDGES_GPU = 1_048_576
 
 
@@ -219,6 +227,8 @@ class RelationalTransformer(nn.Module):
         self.node_embed = _mlp(self.node_dim, dn, dn)
         self.edge_embed = _mlp(self.edge_dim, de, de)
         self.position_embed = nn.Embedding(layout.num_positions, dn)
+        if config.neuron_stats:
+            self.stats_embed = _mlp(sum(width for _, _, width in self._neuron_stats_slots()), dn, dn)
         self.edge_group_embed = nn.Embedding(num_groups, de)
         if config.probe_points > 0:
             # Learned probe coordinates in [-1, 1]^2 (the fitting grid's range), and an embedding of activations.
@@ -271,6 +281,8 @@ class RelationalTransformer(nn.Module):
         nodes = (nodes - self.node_mean[self.node_layer]) / self.node_std[self.node_layer]
         edges = (edges - self.edge_mean[self.edge_group]) / self.edge_std[self.edge_group]
         h = self.node_embed(nodes) + self.position_embed(self.node_position)  # [B, N, dn]
+        if self.config.neuron_stats:
+            h = h + self.stats_embed(self._neuron_stats(edges))
         e = self.edge_embed(edges) + self.edge_group_embed(self.edge_group)  # [B, E, de]
         if self.config.probe_points > 0:
             if params is None:
@@ -308,6 +320,42 @@ class RelationalTransformer(nn.Module):
             part = {k: v[start:start + chunk] for k, v in params.items()}
             parts.append(self(inr.to_graph(self.spec, part, dense=False), part))
         return torch.cat(parts)
+
+    def _neuron_stats_slots(self) -> list[tuple[int, int, int]]:
+        """(layer, reduce dim, width) per weight tensor and direction: incoming at the destination neurons, outgoing
+        at the source neurons. Where the other side is the input or the output layer (never permuted) the weights
+        themselves, in order, are the feature (a first-layer SIREN neuron gets its frequency vector); else their
+        statistics over the other side's neurons."""
+        last, fe = len(self.layer_sizes) - 1, self.edge_dim
+        slots = []
+        for blk in self.edge_blocks:
+            slots.append((blk.dst, 2, blk.n_in * fe if blk.src == 0 else NEURON_STATS * fe))
+            slots.append((blk.src, 1, blk.n_out * fe if blk.dst == last else NEURON_STATS * fe))
+        return slots
+
+    def _neuron_stats(self, edges: torch.Tensor) -> torch.Tensor:
+        """[B, N, sum of slot widths]: per weight tensor, each destination neuron's incoming weights and each source
+        neuron's outgoing weights (in order when the other side is the input or output layer, else mean, std, min,
+        max, rms over it), each in its own slot, zeros for the neurons a tensor does not touch. Nothing depends on
+        the order of a hidden layer's neurons on the other side, so the encoder stays permutation invariant."""
+        b, fe = edges.shape[0], self.edge_dim
+        slots = self._neuron_stats_slots()
+        out = edges.new_zeros(b, self.num_nodes, sum(width for _, _, width in slots))
+        offsets = [0]
+        for size in self.layer_sizes:
+            offsets.append(offsets[-1] + size)
+        start = 0
+        for j, blk in enumerate(self.edge_blocks):
+            w = edges[:, blk.start:blk.start + blk.n_out * blk.n_in].reshape(b, blk.n_out, blk.n_in, fe)
+            for layer, dim, width in slots[2 * j:2 * j + 2]:
+                if width != NEURON_STATS * fe:  # the fixed side's weights, in order: [B, n_layer, n_other * Fe]
+                    feats = (w if dim == 2 else w.transpose(1, 2)).flatten(2)
+                else:
+                    feats = torch.cat([w.mean(dim), w.std(dim, unbiased=False), w.amin(dim), w.amax(dim),
+                                       w.square().mean(dim).sqrt()], dim=-1)  # [B, n_layer, NEURON_STATS * Fe]
+                out[:, offsets[layer]:offsets[layer + 1], start:start + width] = feats
+                start += width
+        return out
 
     def _pool(self, hs: list[torch.Tensor], es: list[torch.Tensor]) -> torch.Tensor:
         # -> [B, readout_dim], invariant to permutations of hidden neurons: hidden layers are pooled (mean, max),

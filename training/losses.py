@@ -50,3 +50,27 @@ def retrieval_accuracy(z_a: torch.Tensor, z_b: torch.Tensor, ks: tuple[int, ...]
     # Rank of the positive = number of other views strictly more similar (ties count in the positive's favour).
     rank = (sim > pos_sim).sum(dim=1)  # [2N]
     return {f"top{k}": float((rank < k).float().mean()) for k in ks}
+
+
+def vicreg(z_a: torch.Tensor, z_b: torch.Tensor, invariance: float = 25.0, variance: float = 25.0,
+           covariance: float = 1.0) -> torch.Tensor:
+    """VICReg (Bardes et al. 2022): no negatives; the two views' embeddings are pulled together while every
+    dimension keeps a standard deviation of at least 1 over the batch and the dimensions stay decorrelated, which
+    is what prevents collapse. Weights are the paper's (25, 25, 1).
+
+    z_a, z_b: [N, D] embeddings of the two views; row i of each is a positive pair.
+    """
+    if z_a.shape != z_b.shape or z_a.dim() != 2 or z_a.shape[0] < 2:
+        raise ValueError(f"z_a and z_b must both be [N, D] with N >= 2; got {list(z_a.shape)} and {list(z_b.shape)}")
+    n, d = z_a.shape
+    invariance_term = F.mse_loss(z_a, z_b)  # mean over N x D
+    variance_term = z_a.new_zeros(())
+    covariance_term = z_a.new_zeros(())
+    for z in (z_a, z_b):
+        z = z - z.mean(dim=0)  # [N, D]
+        std = torch.sqrt(z.var(dim=0) + 1e-4)  # [D]
+        variance_term = variance_term + F.relu(1.0 - std).mean() / 2
+        cov = (z.T @ z) / (n - 1)  # [D, D]
+        off_diagonal = cov - torch.diag(torch.diagonal(cov))
+        covariance_term = covariance_term + off_diagonal.square().sum() / d
+    return invariance * invariance_term + variance * variance_term + covariance * covariance_term

@@ -33,7 +33,7 @@ from training.data import INRDataset, fit_inr_dataset  # noqa: E402
 from training.encoder import EncoderConfig, RelationalTransformer  # noqa: E402
 from training.loop import OptimConfig, seed_everything  # noqa: E402
 from training.probe import extract_features, linear_probe, raw_weight_features  # noqa: E402
-from training.simclr import SimCLRConfig, pretrain  # noqa: E402
+from training.simclr import OBJECTIVES, SimCLRConfig, pretrain  # noqa: E402
 from training.sources import ImageSet, load_images  # noqa: E402
 from training.supervised import SupervisedConfig, evaluate_classifier, train_supervised  # noqa: E402
 
@@ -55,6 +55,7 @@ class Preset:
     supervised_lr: float
     temperature: float = 0.1
     warmup_steps: int = 20
+    objective: str = "nt_xent"
 
 
 PRESETS: dict[str, Preset] = {
@@ -228,6 +229,7 @@ def run(args) -> dict:
                                       optim=OptimConfig(lr=_given(args.simclr_lr, preset.simclr_lr),
                                                         warmup_steps=preset.warmup_steps),
                                       temperature=_given(args.temperature, preset.temperature),
+                                      objective=_given(args.objective, preset.objective),
                                       batch_size=preset.simclr_batch, steps=simclr_steps, seed=seed)
             every = max(1, simclr_cfg.steps // 10)
             res = pretrain(train, simclr_cfg, device=device, on_step=lambda s, m, every=every, seed=seed: log(
@@ -359,6 +361,8 @@ def main(argv: list[str] | None = None) -> int:
                                                                    "inr.DEFAULT_FIT's: SIREN 1e-3, MFN 2e-2)")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: $CINR_DEVICE or auto)")
     parser.add_argument("--temperature", type=float, default=None)
+    parser.add_argument("--objective", choices=OBJECTIVES, default=None,
+                        help="the SimCLR run's loss (default: the preset's; nt_xent is the paper's)")
     parser.add_argument("--simclr-steps", type=int, default=None, help="0 skips SimCLR and the contrastive probe")
     parser.add_argument("--supervised-steps", type=int, default=None, help="0 skips the supervised baseline")
     parser.add_argument("--simclr-lr", type=float, default=None)

@@ -16,7 +16,9 @@ import inr
 from training.data import INRDataset, PairSampler
 from training.encoder import EncoderConfig, RelationalTransformer
 from training.loop import OnStep, OptimConfig, TrainResult, seed_everything, train_loop
-from training.losses import nt_xent, retrieval_accuracy
+from training.losses import nt_xent, retrieval_accuracy, vicreg
+
+OBJECTIVES = ("nt_xent", "vicreg")
 
 
 @dataclass
@@ -27,6 +29,9 @@ class SimCLRConfig:
     projection_hidden: int = 128
     projection_dim: int = 64
     temperature: float = 0.1
+    # "nt_xent" (the paper's SimCLR loss) or "vicreg" (Bardes et al. 2022: no negatives, variance and covariance
+    # terms instead; the temperature is then unused)
+    objective: str = "nt_xent"
     batch_size: int = 128  # positive pairs per step (2x INRs through the encoder)
     steps: int = 1000
     seed: int = 0
@@ -37,6 +42,8 @@ class SimCLRConfig:
             raise ValueError("SimCLRConfig.temperature must be positive")
         if self.batch_size < 2 or self.steps < 1:
             raise ValueError("SimCLRConfig needs batch_size >= 2 and steps >= 1")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"SimCLRConfig.objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -93,7 +100,7 @@ def pretrain(dataset: INRDataset, config: SimCLRConfig | None = None, *, on_step
         view_a, view_b, _ = sampler.sample()
         z = model({k: torch.cat([view_a[k], view_b[k]]) for k in view_a})  # [2N, projection_dim], one pass
         z_a, z_b = z.chunk(2)
-        loss = nt_xent(z_a, z_b, config.temperature)
+        loss = nt_xent(z_a, z_b, config.temperature) if config.objective == "nt_xent" else vicreg(z_a, z_b)
         return loss, retrieval_accuracy(z_a.detach(), z_b.detach())
 
     config_dict = {"kind": "simclr", "spec": dataset.spec.to_dict(), **config.to_dict()}
