@@ -17,6 +17,8 @@ Runs:
 - vicreg: the same, VICReg instead of NT-Xent (`SimCLRConfig.objective`).
 - stats: the same, the encoder's neurons start from their incoming and outgoing weights: in order next to the input
   and output layers, else mean/std/min/max/rms over the other side (`EncoderConfig.neuron_stats`).
+- recon: the same, plus a decoder that reconstructs each view's own rendering (14 x 14, from its weights) from the
+  encoder's features (`SimCLRConfig.reconstruction_weight` 1); recon-stats: with the neuron_stats encoder too.
 - capacity: supervised on 512 training INRs (class-balanced), without augmentations: training accuracy must reach
   99 %, for the default encoder and the neuron-statistics one.
 - invariant: simple invariant baselines on the same INRs (StatNN per-tensor statistics; pooled per-neuron
@@ -58,6 +60,8 @@ VARIANTS = {
     "seeds4": {"seeds": 4},
     "vicreg": {"objective": "vicreg"},
     "stats": {"encoder": {"neuron_stats": True}},
+    "recon": {"reconstruction_weight": 1.0},
+    "recon-stats": {"reconstruction_weight": 1.0, "encoder": {"neuron_stats": True}},
 }
 
 
@@ -92,7 +96,7 @@ def run_simclr(variant: str, seed: int, train_all: INRDataset, val_all: INRDatas
     encoder = EncoderConfig(**change.get("encoder", {}))
     config = SimCLRConfig(encoder=encoder, augment=NO_AUGMENT, optim=OptimConfig(lr=2e-3, warmup_steps=20),
                           temperature=0.1, objective=change.get("objective", "nt_xent"), batch_size=64, steps=steps,
-                          seed=seed)
+                          reconstruction_weight=change.get("reconstruction_weight", 0.0), seed=seed)
     pretrain_rows = train_all if change.get("seeds", 2) == 4 else two_seeds(train_all)
     train, val = two_seeds(train_all), two_seeds(val_all)
     t0 = time.perf_counter()

@@ -56,6 +56,9 @@ class Preset:
     temperature: float = 0.1
     warmup_steps: int = 20
     objective: str = "nt_xent"
+    fit_lr: dict[str, float | None] = dataclasses.field(default_factory=lambda: {"siren": None, "mfn": None})
+    augment: inr.AugmentPolicy = dataclasses.field(default_factory=inr.AugmentPolicy)  # SimCLR and supervised
+    reconstruction_weight: float = 0.0  # SimCLRConfig.reconstruction_weight
 
 
 PRESETS: dict[str, Preset] = {
@@ -142,7 +145,8 @@ def fit_datasets(args, preset: Preset, log) -> tuple[INRDataset, INRDataset, inr
                              f"{sources[0].size} x {sources[0].channels}: they must match")
         t0 = time.perf_counter()
         ds = fit_inr_dataset(imgs, spec, seeds_per_image,
-                             steps=_given(args.fit_steps, preset.fit_steps[args.arch]), lr=args.fit_lr,
+                             steps=_given(args.fit_steps, preset.fit_steps[args.arch]),
+                             lr=_given(args.fit_lr, preset.fit_lr[args.arch]),
                              anti_alias=anti_alias, shared_init=args.init == "shared", device=args.device,
                              cache_dir=args.cache_dir, image_offset=offset)
         log(f"INRs of {imgs.name}: {len(ds)} ({imgs.num_images} images x {seeds_per_image} seeds), "
@@ -221,7 +225,7 @@ def run(args) -> dict:
         seed = args.seed_offset + k
         enc_cfg = dataclasses.replace(preset.encoder, probe_points=args.probe_points,
                                       **_overrides(args.encoder, EncoderConfig, "--encoder"))
-        policy = inr.AugmentPolicy(**_overrides(args.augment, inr.AugmentPolicy, "--augment"))
+        policy = dataclasses.replace(preset.augment, **_overrides(args.augment, inr.AugmentPolicy, "--augment"))
         simclr_steps = _given(args.simclr_steps, preset.simclr_steps)
         contrastive, last = float("nan"), None  # --simclr-steps 0: the supervised baseline (and the others) alone
         if simclr_steps > 0:
@@ -230,6 +234,8 @@ def run(args) -> dict:
                                                         warmup_steps=preset.warmup_steps),
                                       temperature=_given(args.temperature, preset.temperature),
                                       objective=_given(args.objective, preset.objective),
+                                      reconstruction_weight=_given(args.reconstruction_weight,
+                                                                   preset.reconstruction_weight),
                                       batch_size=preset.simclr_batch, steps=simclr_steps, seed=seed)
             every = max(1, simclr_cfg.steps // 10)
             res = pretrain(train, simclr_cfg, device=device, on_step=lambda s, m, every=every, seed=seed: log(
@@ -361,6 +367,9 @@ def main(argv: list[str] | None = None) -> int:
                                                                    "inr.DEFAULT_FIT's: SIREN 1e-3, MFN 2e-2)")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: $CINR_DEVICE or auto)")
     parser.add_argument("--temperature", type=float, default=None)
+    parser.add_argument("--reconstruction-weight", type=float, default=None,
+                        help="SimCLR also reconstructs each view's rendering from its features, with this weight "
+                             "(default: the preset's; 0 = off)")
     parser.add_argument("--objective", choices=OBJECTIVES, default=None,
                         help="the SimCLR run's loss (default: the preset's; nt_xent is the paper's)")
     parser.add_argument("--simclr-steps", type=int, default=None, help="0 skips SimCLR and the contrastive probe")

@@ -10,6 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import inr
@@ -32,6 +33,14 @@ class SimCLRConfig:
     # "nt_xent" (the paper's SimCLR loss) or "vicreg" (Bardes et al. 2022: no negatives, variance and covariance
     # terms instead; the temperature is then unused)
     objective: str = "nt_xent"
+    # > 0: the objective also asks a small decoder to reconstruct, from the encoder's features, each view's own
+    # rendering on a coarse grid (`reconstruction_grid` x `reconstruction_grid`), weighted by this. The target is
+    # computed from the view's weights (`inr.evaluate`): no labels and no pixels of the dataset; the encoder still
+    # reads weights only. Contrastive pairs of one image's INRs only ask for *some* feature that matches them, and an
+    # image's fingerprint does; a reconstruction asks for what the field shows (as inr2vec, De Luigi et al. 2023,
+    # learns INR embeddings by decoding the signal).
+    reconstruction_weight: float = 0.0
+    reconstruction_grid: int = 14
     batch_size: int = 128  # positive pairs per step (2x INRs through the encoder)
     steps: int = 1000
     seed: int = 0
@@ -42,6 +51,8 @@ class SimCLRConfig:
             raise ValueError("SimCLRConfig.temperature must be positive")
         if self.batch_size < 2 or self.steps < 1:
             raise ValueError("SimCLRConfig needs batch_size >= 2 and steps >= 1")
+        if self.reconstruction_weight < 0 or self.reconstruction_grid < 2:
+            raise ValueError("SimCLRConfig needs reconstruction_weight >= 0 and reconstruction_grid >= 2")
         if self.objective not in OBJECTIVES:
             raise ValueError(f"SimCLRConfig.objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
 
@@ -60,7 +71,8 @@ def nested_configs(d: dict) -> dict:
 
 
 class SimCLRModel(nn.Module):
-    """Encoder f and projection head g (Linear-BN-ReLU-Linear): z = g(f(theta))."""
+    """Encoder f and projection head g (Linear-BN-ReLU-Linear): z = g(f(theta)); with a reconstruction weight, also
+    a decoder from f(theta) to the field on a coarse grid."""
 
     def __init__(self, spec: inr.FieldSpec, config: SimCLRConfig) -> None:
         super().__init__()
@@ -70,9 +82,19 @@ class SimCLRModel(nn.Module):
         # the encoder's features and would otherwise start NT-Xent at its chance value with tiny gradients.
         self.head = nn.Sequential(nn.Linear(d, config.projection_hidden), nn.BatchNorm1d(config.projection_hidden),
                                   nn.ReLU(), nn.Linear(config.projection_hidden, config.projection_dim))
+        if config.reconstruction_weight > 0:
+            pixels = config.reconstruction_grid ** 2 * spec.out_dim
+            self.decoder = nn.Sequential(nn.Linear(d, 4 * config.projection_hidden), nn.GELU(),
+                                         nn.Linear(4 * config.projection_hidden, pixels))
 
     def forward(self, params: inr.Params) -> torch.Tensor:
         return self.head(self.encoder.encode_params(params))
+
+
+def reconstruction_loss(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared error over the batch's variance of the target, [2N, P] each: the fraction of the renderings'
+    variance the decoder misses (1 = predicting the batch mean), so its scale does not depend on the images'."""
+    return F.mse_loss(predicted, target) / target.var(dim=0).mean().clamp_min(1e-8)
 
 
 def training_rows(dataset: INRDataset) -> INRDataset:
@@ -96,12 +118,20 @@ def pretrain(dataset: INRDataset, config: SimCLRConfig | None = None, *, on_step
     sampler = PairSampler(train, config.augment, min(config.batch_size, train.num_images), generator,
                           device=device)
 
+    coords = inr.grid(config.reconstruction_grid, config.reconstruction_grid, device=device)  # [G*G, 2]
+
     def step_fn(step: int) -> tuple[torch.Tensor, dict[str, float]]:
         view_a, view_b, _ = sampler.sample()
-        z = model({k: torch.cat([view_a[k], view_b[k]]) for k in view_a})  # [2N, projection_dim], one pass
-        z_a, z_b = z.chunk(2)
+        views = {k: torch.cat([view_a[k], view_b[k]]) for k in view_a}  # 2N INRs, one pass
+        features = model.encoder.encode_params(views)  # [2N, feature_dim]
+        z_a, z_b = model.head(features).chunk(2)  # [N, projection_dim] each
         loss = nt_xent(z_a, z_b, config.temperature) if config.objective == "nt_xent" else vicreg(z_a, z_b)
-        return loss, retrieval_accuracy(z_a.detach(), z_b.detach())
+        metrics = retrieval_accuracy(z_a.detach(), z_b.detach())
+        if config.reconstruction_weight > 0:
+            with torch.no_grad():
+                target = inr.evaluate(dataset.spec, views, coords).flatten(1)  # [2N, G*G*C]
+            loss = loss + config.reconstruction_weight * reconstruction_loss(model.decoder(features), target)
+        return loss, metrics
 
     config_dict = {"kind": "simclr", "spec": dataset.spec.to_dict(), **config.to_dict()}
     history, steps, seconds, ckpt = train_loop(
