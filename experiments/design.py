@@ -125,12 +125,17 @@ def class_balanced(ds: INRDataset, count: int, seed: int = 0) -> INRDataset:
     return ds.subset(torch.cat(rows).sort().values)
 
 
-def run_capacity(train_all: INRDataset, val_all: INRDataset, steps: int) -> dict:
+CAPACITY_ENCODERS = {"default": EncoderConfig(), "neuron_stats": EncoderConfig(neuron_stats=True)}
+
+
+def run_capacity(train_all: INRDataset, val_all: INRDataset, steps: int, encoders: list[str],
+                 lrs: list[float]) -> dict:
     small = class_balanced(two_seeds(train_all), 512)
     val = two_seeds(val_all)
     out = {"inrs": len(small), "steps": steps, "runs": []}
-    for name, encoder in (("default", EncoderConfig()), ("neuron_stats", EncoderConfig(neuron_stats=True))):
-        for lr in (2e-3, 5e-4):
+    for name in encoders:
+        encoder = CAPACITY_ENCODERS[name]
+        for lr in lrs:
             curve = []
             config = SupervisedConfig(encoder=encoder, augment=NO_AUGMENT, optim=OptimConfig(lr=lr, warmup_steps=20),
                                       batch_size=64, steps=steps, seed=0)
@@ -200,6 +205,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--processes", type=int, default=None, help="processes sharing the cores (thread policy)")
     parser.add_argument("--cache-dir", default="runs/cache")
+    parser.add_argument("--encoders", default="default,neuron_stats", help="capacity: encoders to train")
+    parser.add_argument("--lrs", default="2e-3", help="capacity: learning rates to train at")
     parser.add_argument("--json", required=True)
     args = parser.parse_args()
     apply_thread_policy(args.processes)
@@ -207,7 +214,8 @@ def main() -> None:
     t0 = time.perf_counter()
     train_all, val_all = load_split(args.cache_dir)
     if args.run == "capacity":
-        result = run_capacity(train_all, val_all, args.steps)
+        result = run_capacity(train_all, val_all, args.steps, args.encoders.split(","),
+                              [float(x) for x in args.lrs.split(",")])
     elif args.run == "invariant":
         result = run_invariant(train_all, val_all)
     else:

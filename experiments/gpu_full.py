@@ -246,7 +246,7 @@ def main() -> None:
     parser.add_argument("--arch", choices=["siren", "mfn"], default="siren")
     parser.add_argument("--device", default=None, help="default: cuda when available")
     parser.add_argument("--seed", type=int, default=0, help="the training seed (encoder init, batches)")
-    parser.add_argument("--seeds-per-image", type=int, default=PRESET.seeds_per_image)
+    parser.add_argument("--seeds-per-image", type=int, default=PRESET.seeds_for("siren"))
     parser.add_argument("--fit-steps", type=int, default=None, help="default: inr.DEFAULT_FIT")
     parser.add_argument("--fit-budget-s", type=float, default=120, help="0: fit --seeds-per-image, however long")
     parser.add_argument("--simclr-s", type=float, default=100, help="seconds of SimCLR training")

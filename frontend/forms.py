@@ -110,6 +110,7 @@ def train_form_and_estimate(inrset) -> tuple[TrainForm, dict]:
 def fit_estimate(dataset) -> dict:
     """What the fit form's estimate needs: this machine's seconds per INR-step for each (arch, hidden, depth) fitted
     to images of this dataset's size, the dataset's size and the architectures' default steps."""
+    from cinr_web.runs.defaults import fit_defaults
     from cinr_web.runs.estimates import fit_rates
     from inr.fit import DEFAULT_FIT
 
@@ -124,4 +125,4 @@ def fit_estimate(dataset) -> dict:
             rates.append({"arch": spec["arch"], "hidden": spec["hidden"], "depth": depth,
                           "seconds_per_inr_step": row["seconds_per_inr_step"], "runs": row["runs"]})
     return {"rates": rates, "images": dataset.num_images,
-            "default_steps": {arch: fit.steps for arch, fit in DEFAULT_FIT.items()}}
+            "default_steps": {arch: fit_defaults(arch)["steps"] or fit.steps for arch, fit in DEFAULT_FIT.items()}}

@@ -118,7 +118,7 @@ def test_it_gives_api_admin_and_dashboard_one_set_of_defaults(inrset, tiny_digit
     assert normalise_fit_config(inr.FieldSpec.siren(), {})["shared_init"] is False
     create = INRSetCreateSerializer(data={"dataset": tiny_digits_dataset.pk, "spec": {"arch": "siren"}})
     assert create.is_valid(), create.errors
-    assert create.validated_data["seeds_per_image"] == FitForm().fields["seeds_per_image"].initial == 2
+    assert create.validated_data["seeds_per_image"] == FitForm().fields["seeds_per_image"].initial == 4
     for form in (FitForm(), AdminFitForm()):
         for name in ("arch", "hidden", "depth", "seeds_per_image", "anti_alias"):
             assert form.fields[name].initial == defaults.FIT[name], name
@@ -127,6 +127,14 @@ def test_it_gives_api_admin_and_dashboard_one_set_of_defaults(inrset, tiny_digit
     assert stored["steps"] == defaults.TRAINING["simclr"]["steps"]
     assert stored["batch_size"] == defaults.TRAINING["simclr"]["batch_size"]
     assert normalise_config("simclr", {"steps": 7}, inrset=inrset)["steps"] == 7
+    # ... and the `cpu` preset's encoder and recipe; a config that sets one encoder field keeps the others
+    assert stored["encoder"]["neuron_stats"] is True and stored["augment"]["rotation_prob"] == 0.0
+    deeper = normalise_config("simclr", {"encoder": {"layers": 3}}, inrset=inrset)["encoder"]
+    assert deeper["layers"] == 3 and deeper["neuron_stats"] is True
+    assert normalise_config("supervised", {})["encoder"]["neuron_stats"] is True
+    # a SIREN fit that names no steps or lr gets the preset's gentle fit; an MFN inr.DEFAULT_FIT's
+    assert normalise_fit_config(inr.FieldSpec.siren(), {})["lr"] == 2e-4
+    assert normalise_fit_config(inr.FieldSpec.mfn(), {})["lr"] == inr.DEFAULT_FIT["mfn"].lr
 
 
 @pytest.mark.django_db

@@ -39,12 +39,12 @@ class ImageDatasetAdmin(admin.ModelAdmin):
             return f"{dataset}: fit queued as INR set {inrset.pk} (run {inrset.fit_run.pk})"
 
         def cost(dataset: ImageDataset, data: dict) -> str:
+            from cinr_web.inrsets.services import normalise_fit_config
             from cinr_web.runs.estimates import estimate_fit
-            from inr.fit import DEFAULT_FIT
 
-            steps = data["steps"] or DEFAULT_FIT[data["arch"]].steps
-            spec = fit_spec(data, dataset.channels).to_dict()
-            return estimate_fit(dataset, spec, steps, data["seeds_per_image"]).text
+            spec = fit_spec(data, dataset.channels)
+            steps = normalise_fit_config(spec, {"steps": data["steps"]})["steps"]
+            return estimate_fit(dataset, spec.to_dict(), steps, data["seeds_per_image"]).text
 
         return action_with_form(self, request, queryset, form_class=FitForm, title="Fit INRs",
                                 description="Each selected dataset gets a new INR set, fitted by the GPU workers in "

@@ -16,6 +16,7 @@ import inr
 from cinr_web.datasets.models import ImageDataset
 from cinr_web.inrsets.models import INRSet
 from cinr_web.runs.defaults import FIT as FIT_DEFAULTS
+from cinr_web.runs.defaults import fit_defaults
 from cinr_web.storage import kept_local_path, local_path, save_file
 from inr import FieldSpec
 from inr.fit import DEFAULT_FIT, FitResult
@@ -33,11 +34,10 @@ def normalise_fit_config(spec: FieldSpec, fit_config: dict | None) -> dict:
     unknown = set(fit_config) - {"steps", "lr", "anti_alias", "shared_init"}
     if unknown:
         raise ValueError(f"unknown fit settings {sorted(unknown)}; expected steps, lr, anti_alias, shared_init")
-    defaults = DEFAULT_FIT[spec.arch]
-    steps = fit_config.get("steps")
-    lr = fit_config.get("lr")
-    steps = defaults.steps if steps is None else int(steps)
-    lr = defaults.lr if lr is None else float(lr)
+    defaults, service = DEFAULT_FIT[spec.arch], fit_defaults(spec.arch)
+    steps = _first_given(fit_config.get("steps"), service["steps"], defaults.steps)
+    lr = _first_given(fit_config.get("lr"), service["lr"], defaults.lr)
+    steps, lr = int(steps), float(lr)
     if not 1 <= steps <= MAX_FIT_STEPS:
         raise ValueError(f"steps must lie in [1, {MAX_FIT_STEPS}], got {steps}")
     if not (math.isfinite(lr) and 0 < lr <= 1):
@@ -47,6 +47,10 @@ def normalise_fit_config(spec: FieldSpec, fit_config: dict | None) -> dict:
         raise ValueError("anti_alias applies to MFNs only")
     shared_init = bool(fit_config.get("shared_init", FIT_DEFAULTS["shared_init"]))
     return {"steps": steps, "lr": lr, "anti_alias": anti_alias, "shared_init": shared_init}
+
+
+def _first_given(*values):
+    return next(v for v in values if v is not None)
 
 
 def chunk_bounds(num_images: int, chunk_images: int) -> list[tuple[int, int]]:

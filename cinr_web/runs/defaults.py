@@ -14,25 +14,37 @@ FIT = {
     "arch": "siren",
     "hidden": 32,
     "depth": 3,  # SIREN: linear layers (2-32-32-out); MFN: filters
-    "seeds_per_image": 2,  # SimCLR pairs two seeds of one image
-    "steps": None,  # None: the architecture's default (inr.DEFAULT_FIT)
-    "lr": None,
+    "seeds_per_image": 4,  # SimCLR pairs two seeds of one image; 4 give 6 pairings per image (the `cpu` preset's)
     "anti_alias": False,
     "shared_init": False,
+}
+# Fit steps and learning rate per architecture when a fit leaves them out, as in training.reproduce's `cpu` preset:
+# a SIREN fitted gently (300 steps at lr 2e-4: 30 dB on MNIST, and features that a probe reads better than those of
+# the 60 dB fit at inr.DEFAULT_FIT's 1e-3); None = inr.DEFAULT_FIT's.
+FIT_BY_ARCH = {
+    "siren": {"steps": 300, "lr": 2e-4},
+    "mfn": {"steps": None, "lr": None},
 }
 SHARED_INIT_LABEL = "Same initialisation for every image (not the paper's setting)"
 SHARED_INIT_HELP = ("Seed s starts from the same weights for every image. Off (the paper's setting): every INR "
                     "starts from its own weights.")
 
+# The encoder and recipe of training.reproduce's `cpu` preset (chosen on a validation split, docs/RESULTS.md): the
+# default-size Relational Transformer whose neurons start from their incoming and outgoing weights, and SimCLR on
+# seed pairs without weight-space augmentations.
+ENCODER = {"neuron_stats": True}
+NO_AUGMENTATION = {"rotation_prob": 0.0, "scale_prob": 0.0, "translation_prob": 0.0, "noise_prob": 0.0,
+                   "dropout_prob": 0.0, "permute_prob": 0.0, "intensity_prob": 0.0, "colour_prob": 0.0}
 # A Relational Transformer small enough for a few hundred steps on a laptop CPU (training.encoder.EncoderConfig).
-SMALL_ENCODER = {"d_node": 32, "d_edge": 8, "d_attn": 16, "heads": 2, "layers": 1, "d_ff": 64, "feature_dim": 64}
+SMALL_ENCODER = {"d_node": 32, "d_edge": 8, "d_attn": 16, "heads": 2, "layers": 1, "d_ff": 64, "feature_dim": 64,
+                 **ENCODER}
 
-# Encoder training (SimCLR, supervised): what a run gets for the settings its config leaves out. The rest are
-# training's dataclass defaults (default-size encoder, lr, temperature, ...). As the `cpu` preset of
-# training.reproduce: a few hundred steps of batches of 64.
+# Encoder training (SimCLR, supervised): what a run gets for the settings its config leaves out (nested settings,
+# such as the encoder's, key by key). The rest are training's dataclass defaults (lr, temperature, ...). As the `cpu`
+# preset of training.reproduce: a few hundred steps of batches of 64.
 TRAINING = {
-    "simclr": {"steps": 300, "batch_size": 64},
-    "supervised": {"steps": 200, "batch_size": 64},
+    "simclr": {"steps": 300, "batch_size": 64, "encoder": ENCODER, "augment": NO_AUGMENTATION},
+    "supervised": {"steps": 200, "batch_size": 64, "encoder": ENCODER, "augment": NO_AUGMENTATION},
 }
 
 # Named presets a form offers. "quick on a CPU" is the form's default until this machine has measured a run of that
@@ -51,9 +63,26 @@ def training_config(kind: str) -> dict:
 
 def preset_config(kind: str, preset: str) -> dict:
     """The config a named preset gives a run of `kind`: the defaults with the preset's settings over them."""
-    return {**training_config(kind), **copy.deepcopy(PRESETS[preset])}
+    return merged(training_config(kind), PRESETS[preset])
 
 
 def with_training_defaults(kind: str, config: dict) -> dict:
     """`config` with the service's defaults for the keys it leaves out."""
-    return {**training_config(kind), **config}
+    return merged(training_config(kind), config)
+
+
+def fit_defaults(arch: str) -> dict:
+    """{"steps", "lr"} a fit of `arch` gets when it leaves them out (None: inr.DEFAULT_FIT's)."""
+    return dict(FIT_BY_ARCH.get(arch, {"steps": None, "lr": None}))
+
+
+def merged(defaults: dict, config: dict) -> dict:
+    """`config` over `defaults`, nested objects key by key (an encoder setting a config gives keeps the defaults'
+    other encoder settings); a copy."""
+    out = copy.deepcopy(defaults)
+    for key, value in config.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merged(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
