@@ -3,6 +3,7 @@
     python experiments/design.py --run base --seed 0 --json runs/design/base-seed0.json
     python experiments/design.py --run capacity --json runs/design/capacity.json
     python experiments/design.py --run invariant --json runs/design/invariant.json
+    python experiments/design.py --run table --json docs/results/design     # the tables of docs/RESULTS.md
 
 Data (every run): SIREN 2-32-32-1 INRs of MNIST-5k's 4,000 training images, 4 seeds per image, each from its own
 initialisation, fitted 300 steps at lr 2e-4 (round 5's gentler fit), cached in runs/cache. A seeded 20 % of the
@@ -198,9 +199,53 @@ def run_invariant(train_all: INRDataset, val_all: INRDataset) -> dict:
     return out
 
 
+def _mean_std(values: list[float]) -> str:
+    std = f" ± {np.std(values, ddof=1):.2f}" if len(values) > 1 else ""
+    return f"{np.mean(values):.2f}{std} ({', '.join(f'{v:.2f}' for v in values)})"
+
+
+def print_tables(folder: Path) -> None:
+    """Markdown tables of the design runs (per-seed JSONs) and the diagnosis in `folder`."""
+    runs: dict[str, list[dict]] = {}
+    for path in sorted(folder.glob("*-seed*.json")):
+        result = json.loads(path.read_text())
+        runs.setdefault(result["variant"], []).append(result)
+    print("| run | K | validation probe | random encoder | final top-1 of 127 | nearest is the same image "
+          "| nearest is the same class | seed probe |")
+    print("|---|---|---|---|---|---|---|---|")
+    for variant in VARIANTS:
+        rs = runs.get(variant)
+        if not rs:
+            continue
+        def col(key: str, rs: list[dict] = rs) -> str:
+            return _mean_std([r[key] for r in rs])
+
+        print(f"| {variant} | {len(rs)} | {col('validation_probe_acc')} | "
+              f"{_mean_std([r['random_encoder']['validation_probe_acc'] for r in rs])} | "
+              f"{_mean_std([r['simclr_final']['top1'] for r in rs])} | {col('nearest_is_same_image')} | "
+              f"{col('nearest_is_same_class')} | {col('seed_probe_acc')} |")
+    print()
+    print("| check | features | probe / accuracy | other |")
+    print("|---|---|---|---|")
+    for path in sorted(folder.glob("capacity*.json")):
+        cap = json.loads(path.read_text())
+        for r in cap["runs"]:
+            print(f"| capacity: supervised on {cap['inrs']} training INRs, {cap['steps']} steps, lr {r['lr']:g} "
+                  f"| {r['encoder']} encoder | training accuracy {r['train_acc']:.2f} % | validation "
+                  f"{r['validation_acc']:.2f} % |")
+    invariant = folder / "invariant.json"
+    if invariant.exists():
+        inv = json.loads(invariant.read_text())
+        for name in ("statnn", "pooled_neuron_stats"):
+            r = inv[name]
+            print(f"| invariant baseline | {name} ({r['features']} features) | probe {r['probe_acc']:.2f} %, MLP "
+                  f"{r['mlp_acc']:.2f} % | nearest same image {r['nearest_is_same_image']:.2f} %, same class "
+                  f"{r['nearest_is_same_class']:.2f} %, seed probe {r['seed_probe_acc']:.2f} % |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run", required=True, choices=[*VARIANTS, "capacity", "invariant"])
+    parser.add_argument("--run", required=True, choices=[*VARIANTS, "capacity", "invariant", "table"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--processes", type=int, default=None, help="processes sharing the cores (thread policy)")
@@ -209,6 +254,9 @@ def main() -> None:
     parser.add_argument("--lrs", default="2e-3", help="capacity: learning rates to train at")
     parser.add_argument("--json", required=True)
     args = parser.parse_args()
+    if args.run == "table":
+        print_tables(Path(args.json))
+        return
     apply_thread_policy(args.processes)
     print(describe(), flush=True)
     t0 = time.perf_counter()
