@@ -1,6 +1,6 @@
 """The current results table of docs/RESULTS.md and the README, from the merged JSONs in docs/results/.
 
-    python3 experiments/current_table.py [--results docs/results]
+    python3 experiments/current_table.py [--results docs/results] [--readme]
 """
 
 import argparse
@@ -48,11 +48,44 @@ def row(results: Path, arch: str, data: str, key: str, name: str, preset: str) -
             f"{r['raw_weights_probe_acc'][0]:.2f} | {r['psnr_mean']:.1f} | {k} |")
 
 
+def readme_table(results: Path) -> None:
+    """The README's compact form: one column per cell, mean ± std only."""
+    cells = [(cell, json.loads((results / f"{cell[3]}.json").read_text()) if (results / f"{cell[3]}.json").exists()
+              else None) for cell in CELLS]
+
+    def mean(values: list) -> str:
+        v = [x for x in values if x is not None and x == x]
+        if not v:
+            return "not run"
+        return f"{st.mean(v):.2f} ± {st.stdev(v):.2f}" if len(v) > 1 else f"{v[0]:.2f}"
+
+    print("| | " + " | ".join(f"{arch} {data}" for (arch, data, *_), _ in cells) + " |")
+    print("|---|" + "---|" * len(cells))
+    print("| preset (K) | " + " | ".join(
+        f"{'this one' if preset == 'round 7' else 'previous'} ({len(r['contrastive_probe_acc']) if r else 0})"
+        for (*_, preset), r in cells) + " |")
+    print("| the paper (Table 2, best run) | " + " | ".join(
+        f"{PAPER[(arch.lower(), key)]:.2f}" if (arch.lower(), key) in PAPER else "–"
+        for (arch, _, key, *_), _ in cells) + " |")
+    for label, key, bold in (("CINR, SimCLR encoder", "contrastive_probe_acc", True),
+                             ("the same encoder untrained", "random_encoder_probe_acc", False),
+                             ("the raw weights", "raw_weights_probe_acc", False),
+                             ("supervised, same encoder", "supervised_acc", False)):
+        values = [mean(r[key][:1] if key == "raw_weights_probe_acc" else r[key]) if r else "not run"
+                  for _, r in cells]
+        print(f"| {'**' + label + '**' if bold else label} | "
+              + " | ".join(f"**{v}**" if bold else v for v in values) + " |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--results", default="docs/results")
+    parser.add_argument("--readme", action="store_true", help="the README's compact table")
     args = parser.parse_args()
     results = Path(args.results)
+    if args.readme:
+        readme_table(results)
+        return
     print("| cell | preset | contrastive probe | paper | supervised | random-encoder probe | raw-weights probe "
           "| PSNR dB | K |")
     print("|---|---|---|---|---|---|---|---|---|")
