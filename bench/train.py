@@ -5,7 +5,8 @@ the way the web app's worker does it against `training.simclr.pretrain` in a pla
     .venv/bin/python -m bench.train --busy 0 --rounds 1  # on an otherwise idle machine
 
 The work: 200 digits images x 2 seeds (SIREN 2-32-32-1, fitted once and cached under .cinr-cache/), SimCLR with the
-default encoder and augmentations, batches of 64 pairs: the dashboard's default run on its default dataset size.
+`cpu` preset's encoder (neuron_stats) and no augmentations, batches of 64 pairs: the dashboard's default run on its
+default dataset size (until 2026-12-03: the default encoder with the default augmentations).
 Each mode runs in a fresh process (OpenMP and the BLAS pools read their variables when they load):
 - cli-default: `pretrain` with torch's defaults (one thread per core, OpenMP's default wait policy), as every CINR
   process ran before the policy;
@@ -61,8 +62,15 @@ def fit_inr_dataset_once():
                            cache_dir=ROOT / ".cinr-cache")
 
 
+NO_AUGMENTATION = {"rotation_prob": 0.0, "scale_prob": 0.0, "translation_prob": 0.0, "noise_prob": 0.0,
+                   "dropout_prob": 0.0}
+
+
 def simclr_config(steps: int, batch: int) -> dict:
-    return {"steps": steps, "batch_size": batch, "checkpoint_every": 10**9}
+    """The same config for every mode, spelled out (the web app's defaults would otherwise fill in what the CLI's
+    dataclass defaults leave): the `cpu` preset's encoder and recipe, as a dashboard run gets them."""
+    return {"steps": steps, "batch_size": batch, "checkpoint_every": 10**9, "encoder": {"neuron_stats": True},
+            "augment": NO_AUGMENTATION}
 
 
 def busy_loop(threads: int) -> None:

@@ -87,8 +87,8 @@ class EncoderConfig:
 # edge), which stays in cache. A GPU wants the opposite (on an H100, 14-INR chunks ran ~35x slower than one pass of
 # 1,024): ~936 SIREN INRs per pass, the widest tensor ~1-2 GiB at d_attn 32-64.
 INFERENCE_EDGES = 16_384
-NEURON_STATS = 5  # mean, std, min, max, rms over a hidden layer (EncoderConfig.neuron_stats)
 INFERENCE_EDGES_GPU = 1_048_576
+NEURON_STATS = 5  # mean, std, min, max, rms over a hidden layer (EncoderConfig.neuron_stats)
 
 
 def _mlp(d_in: int, d_hidden: int, d_out: int) -> nn.Sequential:

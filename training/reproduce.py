@@ -74,8 +74,8 @@ PRESETS: dict[str, Preset] = {
     # This 2-core CPU, <= 90 min per arch and dataset with K = 3 (fit included, cached and reused). Chosen on a
     # validation split of SIREN MNIST-5k's training images (docs/RESULTS.md, "Design changes"): a gentle SIREN fit
     # (lr 2e-4; round 5: +4 points), seed pairs without weight-space augmentations (+4), SIREN INRs from 4 seeds per
-    # image (more positive pairings per image, +1.5 on validation), and an encoder whose neurons start from their
-    # incoming and outgoing weights (EncoderConfig.neuron_stats, +1.8 on validation). Until 2026-12-03 the preset was
+    # image (more positive pairings per image, +0.9 on validation), and an encoder whose neurons start from their
+    # incoming and outgoing weights (EncoderConfig.neuron_stats, +2.6 on validation). Until 2026-12-03 the preset was
     # the default encoder with the default augmentations on 2 seeds per image fitted at lr 1e-3 (docs/RESULTS.md).
     "cpu": Preset(seeds_per_image={"siren": 4, "mfn": 2}, fit_steps={"siren": 300, "mfn": None},
                   fit_lr={"siren": 2e-4, "mfn": None}, max_train_images=0, max_test_images=0,

@@ -36,9 +36,9 @@ class SimCLRConfig:
     # > 0: the objective also asks a small decoder to reconstruct, from the encoder's features, each view's own
     # rendering on a coarse grid (`reconstruction_grid` x `reconstruction_grid`), weighted by this. The target is
     # computed from the view's weights (`inr.evaluate`): no labels and no pixels of the dataset; the encoder still
-    # reads weights only. Contrastive pairs of one image's INRs only ask for *some* feature that matches them, and an
-    # image's fingerprint does; a reconstruction asks for what the field shows (as inr2vec, De Luigi et al. 2023,
-    # learns INR embeddings by decoding the signal).
+    # reads weights only. Contrastive pairs of one image's INRs only ask for *some* feature that matches them; a
+    # reconstruction asks for what the field shows (as inr2vec, De Luigi et al. 2023, learns INR embeddings by
+    # decoding the signal). Off by default: it did not help on the validation split (docs/RESULTS.md).
     reconstruction_weight: float = 0.0
     reconstruction_grid: int = 14
     batch_size: int = 128  # positive pairs per step (2x INRs through the encoder)
