@@ -236,8 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     print(describe_machine())
     competing = ("a second SimCLR run, same threads as the mode" if args.competitor == "simclr"
                  else f"{args.busy} threads of matmul")
-    print(f"SimCLR, {IMAGES} digits images x {SEEDS} seeds (SIREN 2-32-32-1), default encoder, batch {args.batch} "
-          f"pairs, {args.steps} steps per run; competing job: {competing}; policy: "
+    print(f"SimCLR, {IMAGES} digits images x {SEEDS} seeds (SIREN 2-32-32-1), the cpu preset's encoder, "
+          f"batch {args.batch} pairs, {args.steps} steps per run; competing job: {competing}; policy: "
           f"CINR_TORCH_PROCESSES={args.processes}")
     busy = None
     if args.busy > 0 and args.competitor == "matmul":
