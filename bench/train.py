@@ -62,15 +62,15 @@ def fit_inr_dataset_once():
                            cache_dir=ROOT / ".cinr-cache")
 
 
-NO_AUGMENTATION = {"rotation_prob": 0.0, "scale_prob": 0.0, "translation_prob": 0.0, "noise_prob": 0.0,
-                   "dropout_prob": 0.0}
-
-
 def simclr_config(steps: int, batch: int) -> dict:
     """The same config for every mode, spelled out (the web app's defaults would otherwise fill in what the CLI's
     dataclass defaults leave): the `cpu` preset's encoder and recipe, as a dashboard run gets them."""
+    import dataclasses
+
+    import inr
+
     return {"steps": steps, "batch_size": batch, "checkpoint_every": 10**9, "encoder": {"neuron_stats": True},
-            "augment": NO_AUGMENTATION}
+            "augment": dataclasses.asdict(inr.AugmentPolicy.none())}
 
 
 def busy_loop(threads: int) -> None:

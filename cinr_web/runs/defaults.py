@@ -7,6 +7,9 @@ A setting a user leaves out gets the value below, whichever door the run came in
 from __future__ import annotations
 
 import copy
+import dataclasses
+
+import inr
 
 # Fits. Independent initialisation (every image's INRs start from their own weights) is the paper's setting; a shared
 # initialisation makes raw weights far easier to read (DESIGN.md: 89.7 % vs 12.7 %) and stays an option.
@@ -33,8 +36,7 @@ SHARED_INIT_HELP = ("Seed s starts from the same weights for every image. Off (t
 # default-size Relational Transformer whose neurons start from their incoming and outgoing weights, and SimCLR on
 # seed pairs without weight-space augmentations.
 ENCODER = {"neuron_stats": True}
-NO_AUGMENTATION = {"rotation_prob": 0.0, "scale_prob": 0.0, "translation_prob": 0.0, "noise_prob": 0.0,
-                   "dropout_prob": 0.0, "permute_prob": 0.0, "intensity_prob": 0.0, "colour_prob": 0.0}
+NO_AUGMENTATION = dataclasses.asdict(inr.AugmentPolicy.none())
 # A Relational Transformer small enough for a few hundred steps on a laptop CPU (training.encoder.EncoderConfig).
 SMALL_ENCODER = {"d_node": 32, "d_edge": 8, "d_attn": 16, "heads": 2, "layers": 1, "d_ff": 64, "feature_dim": 64,
                  **ENCODER}
