@@ -132,6 +132,11 @@ def test_it_gives_api_admin_and_dashboard_one_set_of_defaults(inrset, tiny_digit
     deeper = normalise_config("simclr", {"encoder": {"layers": 3}}, inrset=inrset)["encoder"]
     assert deeper["layers"] == 3 and deeper["neuron_stats"] is True
     assert normalise_config("supervised", {})["encoder"]["neuron_stats"] is True
+    # ... exactly the recipe training.reproduce runs with `--preset cpu` (optimiser, temperature and all)
+    from training.presets import PRESETS
+
+    assert stored == PRESETS["cpu"].simclr_config().to_dict()
+    assert normalise_config("supervised", {}) == PRESETS["cpu"].supervised_config().to_dict()
     # a SIREN fit that names no steps or lr gets the preset's gentle fit; an MFN inr.DEFAULT_FIT's
     assert normalise_fit_config(inr.FieldSpec.siren(), {})["lr"] == 2e-4
     assert normalise_fit_config(inr.FieldSpec.mfn(), {})["lr"] == inr.DEFAULT_FIT["mfn"].lr

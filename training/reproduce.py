@@ -32,63 +32,11 @@ import inr  # noqa: E402
 from training.data import INRDataset, fit_inr_dataset  # noqa: E402
 from training.encoder import EncoderConfig, RelationalTransformer  # noqa: E402
 from training.loop import OptimConfig, seed_everything  # noqa: E402
+from training.presets import PRESETS, Preset  # noqa: E402
 from training.probe import extract_features, linear_probe, raw_weight_features  # noqa: E402
-from training.simclr import OBJECTIVES, SimCLRConfig, pretrain  # noqa: E402
+from training.simclr import OBJECTIVES, pretrain  # noqa: E402
 from training.sources import ImageSet, load_images  # noqa: E402
-from training.supervised import SupervisedConfig, evaluate_classifier, train_supervised  # noqa: E402
-
-
-@dataclasses.dataclass
-class Preset:
-    """Everything a preset fixes. `max_images` caps the images per split (stratified by class), 0 = all."""
-
-    seeds_per_image: int | dict[str, int]  # one for every arch, or per arch
-    fit_steps: dict[str, int | None]  # per arch; None = inr.DEFAULT_FIT
-    max_train_images: int
-    max_test_images: int
-    encoder: EncoderConfig
-    simclr_steps: int
-    simclr_batch: int
-    simclr_lr: float
-    supervised_steps: int
-    supervised_batch: int
-    supervised_lr: float
-    temperature: float = 0.1
-    warmup_steps: int = 20
-    objective: str = "nt_xent"
-    fit_lr: dict[str, float | None] = dataclasses.field(default_factory=lambda: {"siren": None, "mfn": None})
-    augment: inr.AugmentPolicy = dataclasses.field(default_factory=inr.AugmentPolicy)  # SimCLR and supervised
-    reconstruction_weight: float = 0.0  # SimCLRConfig.reconstruction_weight
-
-    def seeds_for(self, arch: str) -> int:
-        return self.seeds_per_image[arch] if isinstance(self.seeds_per_image, dict) else self.seeds_per_image
-
-
-PRESETS: dict[str, Preset] = {
-    # Seconds, to check the whole pipeline: a small encoder on a few hundred digits.
-    "smoke": Preset(seeds_per_image=2, fit_steps={"siren": 100, "mfn": 200}, max_train_images=240,
-                    max_test_images=100, encoder=EncoderConfig(d_node=32, d_edge=8, d_attn=16, heads=2, layers=1,
-                                                               d_ff=64, feature_dim=64),
-                    simclr_steps=25, simclr_batch=32, simclr_lr=2e-3, supervised_steps=25, supervised_batch=32,
-                    supervised_lr=2e-3, warmup_steps=5),
-    # This 2-core CPU, <= 90 min per arch and dataset with K = 3 (fit included, cached and reused). Chosen on a
-    # validation split of SIREN MNIST-5k's training images (docs/RESULTS.md, "Design changes"): a gentle SIREN fit
-    # (lr 2e-4; round 5: +4 points), seed pairs without weight-space augmentations (+4), SIREN INRs from 4 seeds per
-    # image (more positive pairings per image, +0.9 on validation), and an encoder whose neurons start from their
-    # incoming and outgoing weights (EncoderConfig.neuron_stats, +2.6 on validation). Until 2026-12-03 the preset was
-    # the default encoder with the default augmentations on 2 seeds per image fitted at lr 1e-3 (docs/RESULTS.md).
-    "cpu": Preset(seeds_per_image={"siren": 4, "mfn": 2}, fit_steps={"siren": 300, "mfn": None},
-                  fit_lr={"siren": 2e-4, "mfn": None}, max_train_images=0, max_test_images=0,
-                  encoder=EncoderConfig(neuron_stats=True), augment=inr.AugmentPolicy.none(),
-                  simclr_steps=300, simclr_batch=64, simclr_lr=2e-3, supervised_steps=200, supervised_batch=64,
-                  supervised_lr=2e-3),
-    # A GPU: more seeds per image (the paper uses 30), a larger encoder, longer training.
-    "full": Preset(seeds_per_image=8, fit_steps={"siren": None, "mfn": None}, max_train_images=0,
-                   max_test_images=0, encoder=EncoderConfig(d_node=128, d_edge=32, d_attn=64, heads=8, layers=4,
-                                                            d_ff=256, feature_dim=256),
-                   simclr_steps=5000, simclr_batch=256, simclr_lr=5e-4, supervised_steps=5000, supervised_batch=256,
-                   supervised_lr=5e-4, warmup_steps=200),
-}
+from training.supervised import evaluate_classifier, train_supervised  # noqa: E402
 
 PAPER = {"siren": {"mnist": (95.16, 53.01), "cifar": (59.28, 36.01)},
          "mfn": {"mnist": (54.71, 42.97), "cifar": (40.21, 30.71)}}
@@ -234,14 +182,13 @@ def run(args) -> dict:
         simclr_steps = _given(args.simclr_steps, preset.simclr_steps)
         contrastive, last = float("nan"), None  # --simclr-steps 0: the supervised baseline (and the others) alone
         if simclr_steps > 0:
-            simclr_cfg = SimCLRConfig(encoder=enc_cfg, augment=policy,
-                                      optim=OptimConfig(lr=_given(args.simclr_lr, preset.simclr_lr),
-                                                        warmup_steps=preset.warmup_steps),
-                                      temperature=_given(args.temperature, preset.temperature),
-                                      objective=_given(args.objective, preset.objective),
-                                      reconstruction_weight=_given(args.reconstruction_weight,
-                                                                   preset.reconstruction_weight),
-                                      batch_size=preset.simclr_batch, steps=simclr_steps, seed=seed)
+            simclr_cfg = preset.simclr_config(
+                encoder=enc_cfg, augment=policy,
+                optim=OptimConfig(lr=_given(args.simclr_lr, preset.simclr_lr), warmup_steps=preset.warmup_steps),
+                temperature=_given(args.temperature, preset.temperature),
+                objective=_given(args.objective, preset.objective),
+                reconstruction_weight=_given(args.reconstruction_weight, preset.reconstruction_weight),
+                steps=simclr_steps, seed=seed)
             every = max(1, simclr_cfg.steps // 10)
             res = pretrain(train, simclr_cfg, device=device, on_step=lambda s, m, every=every, seed=seed: log(
                 f"  simclr seed {seed} step {s}: loss {m['loss']:.3f} top1 {m['top1']:.3f} top5 {m['top5']:.3f}")
@@ -255,10 +202,11 @@ def run(args) -> dict:
 
         sup_steps = _given(args.supervised_steps, preset.supervised_steps)
         if sup_steps > 0:
-            sup_cfg = SupervisedConfig(encoder=enc_cfg, augment=policy,
-                                       optim=OptimConfig(lr=_given(args.supervised_lr, preset.supervised_lr),
-                                                         warmup_steps=preset.warmup_steps),
-                                       batch_size=preset.supervised_batch, steps=sup_steps, seed=seed)
+            sup_cfg = preset.supervised_config(
+                encoder=enc_cfg, augment=policy,
+                optim=OptimConfig(lr=_given(args.supervised_lr, preset.supervised_lr),
+                                  warmup_steps=preset.warmup_steps),
+                steps=sup_steps, seed=seed)
             sup = train_supervised(train, sup_cfg, device=device)
             sup_acc = evaluate_classifier(sup.model, test, device=device)
         else:

@@ -9,7 +9,12 @@ from __future__ import annotations
 import copy
 import dataclasses
 
-import inr
+from training.presets import PRESETS as LIBRARY_PRESETS
+
+# The `cpu` preset of training.reproduce (training.presets) is the service's recipe: chosen on a validation split
+# (docs/RESULTS.md, "Design changes"), measured at K = 3 on the test splits. Its values are read from there, so the
+# command line and the web app cannot drift apart.
+CPU_PRESET = LIBRARY_PRESETS["cpu"]
 
 # Fits. Independent initialisation (every image's INRs start from their own weights) is the paper's setting; a shared
 # initialisation makes raw weights far easier to read (DESIGN.md: 89.7 % vs 12.7 %) and stays an option.
@@ -17,36 +22,32 @@ FIT = {
     "arch": "siren",
     "hidden": 32,
     "depth": 3,  # SIREN: linear layers (2-32-32-out); MFN: filters
-    "seeds_per_image": 4,  # SimCLR pairs two seeds of one image; 4 give 6 pairings per image (the `cpu` preset's)
+    # SimCLR pairs two seeds of one image; the preset's 4 for SIREN give 6 pairings per image (it fits MFNs from 2)
+    "seeds_per_image": CPU_PRESET.seeds_for("siren"),
     "anti_alias": False,
     "shared_init": False,
 }
-# Fit steps and learning rate per architecture when a fit leaves them out, as in training.reproduce's `cpu` preset:
-# a SIREN fitted gently (300 steps at lr 2e-4: 30 dB on MNIST, and features that a probe reads better than those of
-# the 60 dB fit at inr.DEFAULT_FIT's 1e-3); None = inr.DEFAULT_FIT's.
-FIT_BY_ARCH = {
-    "siren": {"steps": 300, "lr": 2e-4},
-    "mfn": {"steps": None, "lr": None},
-}
+# Fit steps and learning rate per architecture when a fit leaves them out, the preset's: a SIREN fitted gently
+# (300 steps at lr 2e-4: 30 dB on MNIST, and features that a probe reads better than those of the 60 dB fit at
+# inr.DEFAULT_FIT's 1e-3); None = inr.DEFAULT_FIT's.
+FIT_BY_ARCH = {arch: {"steps": CPU_PRESET.fit_steps[arch], "lr": CPU_PRESET.fit_lr[arch]} for arch in ("siren", "mfn")}
 SHARED_INIT_LABEL = "Same initialisation for every image (not the paper's setting)"
 SHARED_INIT_HELP = ("Seed s starts from the same weights for every image. Off (the paper's setting): every INR "
                     "starts from its own weights.")
 
-# The encoder and recipe of training.reproduce's `cpu` preset (chosen on a validation split, docs/RESULTS.md): the
-# default-size Relational Transformer whose neurons start from their incoming and outgoing weights, and SimCLR on
-# seed pairs without weight-space augmentations.
-ENCODER = {"neuron_stats": True}
-NO_AUGMENTATION = dataclasses.asdict(inr.AugmentPolicy.none())
+# The preset's encoder (the default-size Relational Transformer whose neurons start from their incoming and outgoing
+# weights) and its weight-space augmentations (none: SimCLR on seed pairs).
+ENCODER = dataclasses.asdict(CPU_PRESET.encoder)
+AUGMENT = dataclasses.asdict(CPU_PRESET.augment)
 # A Relational Transformer small enough for a few hundred steps on a laptop CPU (training.encoder.EncoderConfig).
-SMALL_ENCODER = {"d_node": 32, "d_edge": 8, "d_attn": 16, "heads": 2, "layers": 1, "d_ff": 64, "feature_dim": 64,
-                 **ENCODER}
+SMALL_ENCODER = {**ENCODER, "d_node": 32, "d_edge": 8, "d_attn": 16, "heads": 2, "layers": 1, "d_ff": 64,
+                 "feature_dim": 64}
 
 # Encoder training (SimCLR, supervised): what a run gets for the settings its config leaves out (nested settings,
-# such as the encoder's, key by key). The rest are training's dataclass defaults (lr, temperature, ...). As the `cpu`
-# preset of training.reproduce: a few hundred steps of batches of 64.
+# such as the encoder's, key by key): the preset's whole recipe (steps, batch, optimiser, temperature, ...).
 TRAINING = {
-    "simclr": {"steps": 300, "batch_size": 64, "encoder": ENCODER, "augment": NO_AUGMENTATION},
-    "supervised": {"steps": 200, "batch_size": 64, "encoder": ENCODER, "augment": NO_AUGMENTATION},
+    "simclr": CPU_PRESET.simclr_config().to_dict(),
+    "supervised": CPU_PRESET.supervised_config().to_dict(),
 }
 
 # Named presets a form offers. "quick on a CPU" is the form's default until this machine has measured a run of that
