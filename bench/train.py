@@ -20,7 +20,8 @@ The competing job runs the whole time, in one more process:
 - `--competitor simclr`: another SimCLR run on the same INRs, started afresh for each mode with that mode's thread
   settings (torch's default for cli-default, the policy for the others): a second CINR worker training beside the
   first, as on a machine that runs the Procfile's worker and cpuworker. It is the case the policy is for: two
-  processes whose OpenMP threads outnumber the cores.
+  processes whose OpenMP threads outnumber the cores. `--competitors N`: N such runs (a busier machine: a fit, a
+  second training run, the web process's model API), and the policy divides the cores among N + 1 processes.
 Step times are the wall time between consecutive steps (the CLI's on_step calls; the web run's metric point
 timestamps) over steps 2..N: their median, and their mean (a stall of a few steps shows in the mean, and the mean is
 what a run's length is made of); then the median over rounds. The modes alternate within each round. Needs Redis
@@ -63,14 +64,11 @@ def fit_inr_dataset_once():
 
 
 def simclr_config(steps: int, batch: int) -> dict:
-    """The same config for every mode, spelled out (the web app's defaults would otherwise fill in what the CLI's
-    dataclass defaults leave): the `cpu` preset's encoder and recipe, as a dashboard run gets them."""
-    import dataclasses
+    """The same config for every mode, whole (nothing left for the web app's defaults or the CLI's dataclass
+    defaults to fill in): the `cpu` preset's encoder and recipe, as a dashboard run gets them."""
+    from training.presets import PRESETS
 
-    import inr
-
-    return {"steps": steps, "batch_size": batch, "checkpoint_every": 10**9, "encoder": {"neuron_stats": True},
-            "augment": dataclasses.asdict(inr.AugmentPolicy.none())}
+    return PRESETS["cpu"].simclr_config(steps=steps, batch_size=batch, checkpoint_every=10**9).to_dict()
 
 
 def busy_loop(threads: int) -> None:
@@ -173,17 +171,18 @@ def mode_environment(mode: str, args: argparse.Namespace) -> dict:
 
 def run_mode(mode: str, dataset: Path, args: argparse.Namespace, workdir: str) -> dict:
     env = mode_environment(mode, args)
-    competitor = None
-    if args.competitor == "simclr":  # a second training process under the same thread settings as this mode
-        competitor = subprocess.Popen([sys.executable, "-m", "bench.train", "--competitor-child", str(dataset),
-                                       "--batch", str(args.batch)], cwd=ROOT, env=env)
-        time.sleep(5.0)  # past its start-up, into its steps
+    competitors = []
+    if args.competitor == "simclr":  # more training processes under the same thread settings as this mode
+        competitors = [subprocess.Popen([sys.executable, "-m", "bench.train", "--competitor-child", str(dataset),
+                                         "--batch", str(args.batch)], cwd=ROOT, env=env)
+                       for _ in range(args.competitors)]
+        time.sleep(5.0)  # past their start-up, into their steps
     command = [sys.executable, "-m", "bench.train", "--child", mode, "--dataset", str(dataset), "--steps",
                str(args.steps), "--batch", str(args.batch), "--workdir", workdir]
     try:
         done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600)
     finally:
-        if competitor is not None:
+        for competitor in competitors:
             competitor.kill()
             competitor.wait()
     if done.returncode != 0:
@@ -212,8 +211,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--competitor", choices=["matmul", "simclr"], default="matmul",
                         help="matmul: --busy threads of matrix products in every mode; simclr: a second SimCLR run "
                              "with the measured mode's thread settings")
-    parser.add_argument("--processes", type=int, default=2,
-                        help="CINR_TORCH_PROCESSES of the policy modes (the run and the competing job)")
+    parser.add_argument("--competitors", type=int, default=1,
+                        help="with --competitor simclr: how many competing SimCLR processes")
+    parser.add_argument("--processes", type=int, default=None,
+                        help="CINR_TORCH_PROCESSES of the policy modes (default: the run and its competing jobs, "
+                             "--competitors + 1 with --competitor simclr, else 2)")
     parser.add_argument("--modes", default=",".join(MODES))
     parser.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)
     parser.add_argument("--busy-child", type=int, help=argparse.SUPPRESS)
@@ -231,10 +233,12 @@ def main(argv: list[str] | None = None) -> int:
         child(args)
         return 0
     modes = [m for m in args.modes.split(",") if m]
-    if not modes or set(modes) - set(MODES) or args.steps < 3 or args.rounds < 1:
-        parser.error(f"--modes from {MODES}, --steps >= 3, --rounds >= 1")
+    if not modes or set(modes) - set(MODES) or args.steps < 3 or args.rounds < 1 or args.competitors < 1:
+        parser.error(f"--modes from {MODES}, --steps >= 3, --rounds >= 1, --competitors >= 1")
+    if args.processes is None:
+        args.processes = args.competitors + 1 if args.competitor == "simclr" else 2
     print(describe_machine())
-    competing = ("a second SimCLR run, same threads as the mode" if args.competitor == "simclr"
+    competing = (f"{args.competitors} more SimCLR run(s), same threads as the mode" if args.competitor == "simclr"
                  else f"{args.busy} threads of matmul")
     print(f"SimCLR, {IMAGES} digits images x {SEEDS} seeds (SIREN 2-32-32-1), the cpu preset's encoder, "
           f"batch {args.batch} pairs, {args.steps} steps per run; competing job: {competing}; policy: "
