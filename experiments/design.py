@@ -167,15 +167,11 @@ def pooled_neuron_stats(train: INRDataset, params: inr.Params) -> torch.Tensor:
     """Per-neuron statistics (the encoder's `neuron_stats` inputs), mean- and max-pooled over each layer."""
     encoder = RelationalTransformer(train.spec, EncoderConfig(neuron_stats=True))
     encoder.set_normalization(train.params, train.labels)
-    with torch.no_grad():
-        canonical = inr.canonicalize(train.spec, {k: v.double() for k, v in params.items()})
-        edges = inr.edge_values(train.spec, canonical).float()
-        edges = (edges - encoder.edge_mean[encoder.edge_group]) / encoder.edge_std[encoder.edge_group]
-        stats = encoder._neuron_stats(edges)  # [B, N, F]
-        parts = []
-        for layer in range(len(encoder.layer_sizes)):
-            x = stats[:, encoder.node_layer == layer]
-            parts += [x.mean(1), x.amax(1)] if layer in encoder.hidden_layers else [x.flatten(1)]
+    stats = encoder.neuron_statistics(params)  # [B, N, F]
+    parts = []
+    for layer in range(len(encoder.layer_sizes)):
+        x = stats[:, encoder.node_layer == layer]
+        parts += [x.mean(1), x.amax(1)] if layer in encoder.hidden_layers else [x.flatten(1)]
     return torch.cat(parts, dim=1)
 
 

@@ -97,6 +97,18 @@ def test_it_gives_each_neuron_its_incoming_and_outgoing_weights_or_their_statist
     assert stats[:, 18:, 22:].abs().max() == 0  # the output neuron has no outgoing weights
 
 
+def test_it_reports_the_neuron_statistics_its_forward_starts_from():
+    spec = inr.FieldSpec.siren(1, hidden=8)
+    model = _encoder(spec, neuron_stats=True)
+    params = inr.canonicalize(spec, _params(spec, batch=4))  # already canonical: canonicalising again changes nothing
+    # before set_normalization the edges are standardised with mean 0 and std 1: the raw weights' statistics
+    torch.testing.assert_close(model.neuron_statistics(params), model._neuron_stats(inr.edge_values(spec, params)))
+    model.set_normalization(params)
+    freq = model.neuron_statistics(params)[:, 2:10, 0:2]  # the first-layer frequencies, standardised over the set
+    assert abs(float(freq.mean())) < 1e-6 and abs(float(freq.std()) - 1) < 0.05
+    assert model.neuron_statistics(params).shape == model._neuron_stats(inr.edge_values(spec, params)).shape
+
+
 @pytest.mark.parametrize("options", [{}, {"neuron_stats": True}], ids=lambda o: ",".join(o) or "default")
 def test_it_has_a_gradient_for_every_weight(options):
     spec = SPECS[2]

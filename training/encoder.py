@@ -279,7 +279,7 @@ class RelationalTransformer(nn.Module):
             raise ValueError(f"graph has {nodes.shape[1]} nodes and {edges.shape[1]} edges; this encoder expects "
                              f"{self.num_nodes} and {self.num_edges} ({self.spec})")
         nodes = (nodes - self.node_mean[self.node_layer]) / self.node_std[self.node_layer]
-        edges = (edges - self.edge_mean[self.edge_group]) / self.edge_std[self.edge_group]
+        edges = self._standardized_edges(edges)
         h = self.node_embed(nodes) + self.position_embed(self.node_position)  # [B, N, dn]
         if self.config.neuron_stats:
             h = h + self.stats_embed(self._neuron_stats(edges))
@@ -320,6 +320,18 @@ class RelationalTransformer(nn.Module):
             part = {k: v[start:start + chunk] for k, v in params.items()}
             parts.append(self(inr.to_graph(self.spec, part, dense=False), part))
         return torch.cat(parts)
+
+    @torch.no_grad()
+    def neuron_statistics(self, params: inr.Params) -> torch.Tensor:
+        """What each neuron starts from with `neuron_stats`: `[B, N, F]` for INRs given as params (canonicalised if
+        the config says so, edges standardised as in forward), before any attention. For diagnostics."""
+        params = {k: v.to(self.node_mean.device, self.node_mean.dtype) for k, v in params.items()}
+        if self.config.canonicalize:
+            params = inr.canonicalize(self.spec, params)
+        return self._neuron_stats(self._standardized_edges(inr.edge_values(self.spec, params)))
+
+    def _standardized_edges(self, edges: torch.Tensor) -> torch.Tensor:
+        return (edges - self.edge_mean[self.edge_group]) / self.edge_std[self.edge_group]  # [B, E, Fe]
 
     def _neuron_stats_slots(self) -> list[tuple[int, int, int]]:
         """(layer, reduce dim, width) per weight tensor and direction: incoming at the destination neurons, outgoing
