@@ -119,6 +119,17 @@ def test_it_takes_subsets_and_relabels_by_class_name():
         digits.with_classes([str(d) for d in range(2, 10)])
 
 
+def test_it_matches_unnamed_label_ids_to_named_classes_by_number():
+    # IDX files name their classes by label value; held-out Fashion-MNIST images can come no other way
+    names = ["T-shirt/top", "Trouser", "Pullover"]
+    ids = ImageSet(name="heldout", images=torch.zeros(3, 1, 4, 4), labels=torch.tensor([0, 1, 0]),
+                   class_names=["0", "2"], train_index=torch.zeros(0, dtype=torch.int64), test_index=torch.arange(3))
+    relabelled = ids.with_classes(names)
+    assert [relabelled.class_names[i] for i in relabelled.labels] == ["T-shirt/top", "Pullover", "T-shirt/top"]
+    with pytest.raises(InvalidImages, match="not among"):  # an id past the named classes
+        ids.with_classes(names[:2])
+
+
 def test_it_rejects_an_unknown_builtin_and_a_missing_path(tmp_path):
     with pytest.raises(InvalidImages, match="unknown built-in"):
         load_builtin("imagenet")

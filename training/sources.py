@@ -95,11 +95,19 @@ class ImageSet:
 
     def with_classes(self, class_names: list[str]) -> ImageSet:
         """The same images labelled by position in `class_names` (matched by name), e.g. to evaluate a separate test
-        set with the label ids of the training set. InvalidImages if a class of this set is not in the list."""
+        set with the label ids of the training set. InvalidImages if a class of this set is not in the list.
+
+        A set whose classes have no names (IDX files: the label values as text) against named classes: label id i
+        is `class_names[i]`, the numbering the names came with (Fashion-MNIST's "T-shirt/top" cannot be a folder
+        name, so held-out Fashion-MNIST images come as IDX files)."""
         missing = [c for c in self.class_names if c not in class_names]
-        if missing:
+        ids_only = all(c.isdigit() and int(c) < len(class_names) for c in self.class_names)
+        if missing and ids_only and not any(c.isdigit() for c in class_names):
+            mapping = torch.tensor([int(c) for c in self.class_names], dtype=torch.int64)
+        elif missing:
             raise InvalidImages(f"{self.name}: classes {missing} are not among {list(class_names)}")
-        mapping = torch.tensor([list(class_names).index(c) for c in self.class_names], dtype=torch.int64)
+        else:
+            mapping = torch.tensor([list(class_names).index(c) for c in self.class_names], dtype=torch.int64)
         return ImageSet(name=self.name, images=self.images, labels=mapping[self.labels], class_names=list(class_names),
                         train_index=self.train_index, test_index=self.test_index, meta=dict(self.meta))
 
