@@ -9,7 +9,7 @@ import pytest
 
 import inr
 from training.encoder import EncoderConfig
-from training.reproduce import _cap, _overrides, main, merge, table
+from training.reproduce import _cap, _overrides, main, merge, paper_dataset, table
 from training.sources import load_builtin
 
 
@@ -40,6 +40,16 @@ def test_it_merges_single_seed_runs_and_prints_mean_and_std(tmp_path):
     assert "45.00 ±  7.07" in text and "42.97" in text  # mean ± sample std, and the paper's MFN MNIST number
     assert main(["--merge", str(tmp_path / "all.json"), *map(str, paths)]) == 0
     assert json.loads((tmp_path / "all.json").read_text())["supervised_acc"] == [50.0, 60.0]
+
+
+def test_it_compares_with_the_paper_only_where_the_paper_has_a_cell():
+    assert [paper_dataset(d) for d in ("mnist5k", "../shared/data/cifar10-train-5k", "fashion-mnist5k", "digits")] \
+        == ["mnist", "cifar", None, None]
+    fashion = _result(40.0, 100.0)
+    fashion["config"].update(dataset="fashion-mnist5k", test_dataset="heldout-images-idx3-ubyte.gz")
+    text = table(fashion)
+    assert "42.97" not in text and "54.71" not in text  # no paper column for Fashion-MNIST
+    assert "test images heldout-images-idx3-ubyte.gz" in text
 
 
 def test_it_rejects_bad_arguments():

@@ -242,17 +242,28 @@ def _mean_std(values: list[float]) -> str:
     return f"{float(v.mean()):6.2f} ± {std:5.2f}"
 
 
+def paper_dataset(dataset: str) -> str | None:
+    """The dataset of the paper's Table 2 a run compares with, by its name: "mnist", "cifar", or None (digits,
+    Fashion-MNIST and other sets have no cell there)."""
+    name = Path(str(dataset)).name.lower()
+    if "cifar" in name:
+        return "cifar"
+    return "mnist" if "mnist" in name and "fashion" not in name else None
+
+
 def table(result: dict) -> str:
     cfg = result["config"]
-    kind = "cifar" if "cifar" in str(cfg["dataset"]).lower() else "mnist"
-    paper = PAPER[cfg["arch"]][kind] if kind == "mnist" and cfg["dataset"] != "digits" or kind == "cifar" else None
+    kind = paper_dataset(cfg["dataset"])
+    paper = PAPER[cfg["arch"]][kind] if kind else None
+    evaluated_on = ("VALIDATION split of the training images" if cfg.get("eval") == "validation"
+                    else f"test images {cfg['test_dataset']}" if cfg.get("test_dataset") else "test split")
     rows = [("Supervised (same encoder)", "supervised_acc", paper[0] if paper else None),
             ("Contrastive (linear probe)", "contrastive_probe_acc", paper[1] if paper else None),
             ("Random encoder (linear probe)", "random_encoder_probe_acc", None),
             ("Raw weights (linear probe)", "raw_weights_probe_acc", None)]
     head = (f"{cfg['arch'].upper()} on {cfg['dataset']} ({cfg['init']} init, preset {cfg['preset']}, "
             f"K = {cfg['seeds']} seeds, mean PSNR {result['psnr_mean']:.1f} dB, "
-            f"{'VALIDATION split of the training images' if cfg.get('eval') == 'validation' else 'test split'}"
+            f"{evaluated_on}"
             + (f", probe features at {cfg['probe_points']} points" if cfg.get("probe_points") else "") + ")")
     lines = [head, f"{'method':32s} {'accuracy % (mean ± std)':>24s} {'paper (best run)':>17s}"]
     for name, key, ref in rows:
