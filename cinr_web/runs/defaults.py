@@ -7,7 +7,6 @@ A setting a user leaves out gets the value below, whichever door the run came in
 from __future__ import annotations
 
 import copy
-import dataclasses
 
 from training.presets import PRESETS as LIBRARY_PRESETS
 
@@ -35,20 +34,16 @@ SHARED_INIT_LABEL = "Same initialisation for every image (not the paper's settin
 SHARED_INIT_HELP = ("Seed s starts from the same weights for every image. Off (the paper's setting): every INR "
                     "starts from its own weights.")
 
-# The preset's encoder (the default-size Relational Transformer whose neurons start from their incoming and outgoing
-# weights) and its weight-space augmentations (none: SimCLR on seed pairs).
-ENCODER = dataclasses.asdict(CPU_PRESET.encoder)
-AUGMENT = dataclasses.asdict(CPU_PRESET.augment)
-# A Relational Transformer small enough for a few hundred steps on a laptop CPU (training.encoder.EncoderConfig).
-SMALL_ENCODER = {**ENCODER, "d_node": 32, "d_edge": 8, "d_attn": 16, "heads": 2, "layers": 1, "d_ff": 64,
-                 "feature_dim": 64}
-
 # Encoder training (SimCLR, supervised): what a run gets for the settings its config leaves out (nested settings,
-# such as the encoder's, key by key): the preset's whole recipe (steps, batch, optimiser, temperature, ...).
+# such as the encoder's, key by key): the preset's whole recipe (steps, batch, optimiser, temperature, the encoder
+# whose neurons start from their incoming and outgoing weights, no weight-space augmentations).
 TRAINING = {
     "simclr": CPU_PRESET.simclr_config().to_dict(),
     "supervised": CPU_PRESET.supervised_config().to_dict(),
 }
+# The preset's encoder made small enough for a few hundred steps on a laptop CPU (training.encoder.EncoderConfig).
+SMALL_ENCODER = {**TRAINING["simclr"]["encoder"], "d_node": 32, "d_edge": 8, "d_attn": 16, "heads": 2, "layers": 1,
+                 "d_ff": 64, "feature_dim": 64}
 
 # Named presets a form offers. "quick on a CPU" is the form's default until this machine has measured a run of that
 # kind: minutes, not hours, on a laptop, to see the whole pipeline work.
