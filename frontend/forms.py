@@ -125,4 +125,5 @@ def fit_estimate(dataset) -> dict:
             rates.append({"arch": spec["arch"], "hidden": spec["hidden"], "depth": depth,
                           "seconds_per_inr_step": row["seconds_per_inr_step"], "runs": row["runs"]})
     return {"rates": rates, "images": dataset.num_images,
-            "default_steps": {arch: fit_defaults(arch)["steps"] or fit.steps for arch, fit in DEFAULT_FIT.items()}}
+            "default_steps": {arch: fit_defaults(arch, dataset.channels)["steps"] or fit.steps
+                              for arch, fit in DEFAULT_FIT.items()}}

@@ -137,8 +137,12 @@ def test_it_gives_api_admin_and_dashboard_one_set_of_defaults(inrset, tiny_digit
 
     assert stored == PRESETS["cpu"].simclr_config().to_dict()
     assert normalise_config("supervised", {}) == PRESETS["cpu"].supervised_config().to_dict()
-    # a SIREN fit that names no steps or lr gets the preset's gentle fit; an MFN inr.DEFAULT_FIT's
+    # a SIREN fit of grey images that names no steps or lr gets the preset's gentle fit, of colour images lr 1e-3
+    # (chosen on CIFAR-10's validation split); an MFN inr.DEFAULT_FIT's
     assert normalise_fit_config(inr.FieldSpec.siren(), {})["lr"] == 2e-4
+    assert normalise_fit_config(inr.FieldSpec.siren(out_dim=3), {}) == {
+        "steps": 300, "lr": PRESETS["cpu"].fit_lr_for("siren", 3), "anti_alias": False, "shared_init": False}
+    assert PRESETS["cpu"].fit_lr_for("siren", 3) == 1e-3
     assert normalise_fit_config(inr.FieldSpec.mfn(), {})["lr"] == inr.DEFAULT_FIT["mfn"].lr
 
 

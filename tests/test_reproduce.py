@@ -83,14 +83,15 @@ def test_it_reads_augment_and_encoder_overrides():
         _overrides(["canonicalize=yes please"], EncoderConfig, "--encoder")
 
 
-def _image_folder(root):
+def _image_folder(root, channels: int = 1):
     from PIL import Image
 
     rng = np.random.default_rng(0)
+    shape = (8, 8) if channels == 1 else (8, 8, channels)
     for c in ("a", "b"):
         (root / c).mkdir(parents=True)
         for i in range(5):
-            Image.fromarray(rng.integers(0, 255, (8, 8), dtype=np.uint8)).save(root / c / f"{i}.png")
+            Image.fromarray(rng.integers(0, 255, shape, dtype=np.uint8)).save(root / c / f"{i}.png")
     return root
 
 
@@ -117,3 +118,20 @@ def test_it_fits_with_the_given_seeds_steps_and_learning_rate(tmp_path):
     # a new fit, not the cached one of the preset's recipe
     assert fit["steps"] == 7 and fit["lr"] == 3e-3 and fit["seeds"] == [0, 1, 2]
     assert len(list((tmp_path / "cache").glob("*.safetensors"))) == 2
+
+
+def test_it_fits_grey_and_colour_images_at_the_cpu_presets_own_learning_rates(tmp_path):
+    from training.presets import PRESETS
+
+    lrs = {}
+    for channels in (1, 3):
+        out = tmp_path / f"out{channels}.json"
+        assert main(["--dataset", str(_image_folder(tmp_path / f"images{channels}", channels)), "--arch", "siren",
+                     "--preset", "cpu", "--quiet", "--fit-steps", "2", "--simclr-steps", "0", "--supervised-steps",
+                     "0", "--cache-dir", str(tmp_path / "cache"), "--json", str(out)]) == 0
+        result = json.loads(out.read_text())
+        assert result["config"]["spec"]["out_dim"] == channels
+        lrs[channels] = result["config"]["fit"]["lr"]
+    # the gentle SIREN fit was chosen on MNIST; CIFAR-10's validation split chose lr 1e-3 for colour images
+    assert lrs == {1: 2e-4, 3: 1e-3}
+    assert lrs == {c: PRESETS["cpu"].fit_lr_for("siren", c) for c in (1, 3)}

@@ -99,7 +99,7 @@ def fit_datasets(args, preset: Preset, log) -> tuple[INRDataset, INRDataset, inr
         t0 = time.perf_counter()
         ds = fit_inr_dataset(imgs, spec, seeds_per_image,
                              steps=_given(args.fit_steps, preset.fit_steps[args.arch]),
-                             lr=_given(args.fit_lr, preset.fit_lr[args.arch]),
+                             lr=_given(args.fit_lr, preset.fit_lr_for(args.arch, imgs.channels)),
                              anti_alias=anti_alias, shared_init=args.init == "shared", device=args.device,
                              cache_dir=args.cache_dir, image_offset=offset)
         log(f"INRs of {imgs.name}: {len(ds)} ({imgs.num_images} images x {seeds_per_image} seeds), "

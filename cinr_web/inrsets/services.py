@@ -34,7 +34,7 @@ def normalise_fit_config(spec: FieldSpec, fit_config: dict | None) -> dict:
     unknown = set(fit_config) - {"steps", "lr", "anti_alias", "shared_init"}
     if unknown:
         raise ValueError(f"unknown fit settings {sorted(unknown)}; expected steps, lr, anti_alias, shared_init")
-    defaults, service = DEFAULT_FIT[spec.arch], fit_defaults(spec.arch)
+    defaults, service = DEFAULT_FIT[spec.arch], fit_defaults(spec.arch, spec.out_dim)
     steps = _first_given(fit_config.get("steps"), service["steps"], defaults.steps)
     lr = _first_given(fit_config.get("lr"), service["lr"], defaults.lr)
     steps, lr = int(steps), float(lr)
