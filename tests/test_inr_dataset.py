@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -79,6 +81,26 @@ def test_it_reuses_a_cached_fit_and_refits_when_a_setting_changes(images, tmp_pa
     assert calls == [] and files[0].stat().st_mtime_ns == mtime  # loaded, not fitted
     assert all(torch.equal(again.params[k], first.params[k]) for k in first.params)
     fit_inr_dataset(images, spec, 2, steps=6, device="cpu", cache_dir=tmp_path)
+    assert len(list(tmp_path.iterdir())) == 2
+
+
+def test_it_reuses_a_cached_fit_for_the_same_images_split_and_labelled_another_way(images, tmp_path):
+    spec = FieldSpec.siren(hidden=8)
+    first = fit_inr_dataset(images, spec, 2, steps=5, device="cpu", cache_dir=tmp_path)
+    # all six images in the train split (as training.reproduce --test-dataset takes them), labels reversed
+    resplit = dataclasses.replace(images, labels=images.num_classes - 1 - images.labels,
+                                  train_index=torch.arange(6), test_index=torch.zeros(0, dtype=torch.int64))
+    calls = []
+    again = fit_inr_dataset(resplit, spec, 2, steps=5, device="cpu", cache_dir=tmp_path,
+                            callback=lambda step, stats: calls.append(step))
+    assert calls == [] and len(list(tmp_path.iterdir())) == 1  # the fit is reused ...
+    assert all(torch.equal(again.params[k], first.params[k]) for k in first.params)
+    assert again.is_train.all() and not first.is_train.all()  # ... with the split and labels of the images given
+    assert torch.equal(again.labels, resplit.labels[again.image_index])
+    assert torch.equal(again.labels, images.num_classes - 1 - first.labels)
+    # other pixels are another fit
+    brighter = dataclasses.replace(images, images=images.images * 0.5)
+    fit_inr_dataset(brighter, spec, 2, steps=5, device="cpu", cache_dir=tmp_path)
     assert len(list(tmp_path.iterdir())) == 2
 
 

@@ -208,13 +208,13 @@ def _resolved_fit_settings(spec: FieldSpec, seeds_per_image: int | Sequence[int]
 
 
 def dataset_cache_key(images: ImageSet, spec: FieldSpec, settings: dict) -> str:
-    """sha256 of everything a fitted dataset depends on: pixels, labels, split, class names, spec, fit settings."""
+    """sha256 of everything a fit depends on: pixels, spec, fit settings. Not the labels, class names or split: the
+    fit never reads them, so the same images split another way (all of them training images for a --test-dataset
+    run) reuse the fit, and `fit_inr_dataset` takes them from the images it is given."""
     h = hashlib.sha256()
     h.update(json.dumps({"version": CACHE_VERSION, "spec": spec.to_dict(), "fit": settings,
-                         "class_names": images.class_names, "shape": list(images.images.shape)},
-                        sort_keys=True).encode())
-    for t in (images.images.to(torch.float32), images.labels, images.train_index, images.test_index):
-        h.update(np.ascontiguousarray(t.numpy()).tobytes())
+                         "shape": list(images.images.shape)}, sort_keys=True).encode())
+    h.update(np.ascontiguousarray(images.images.to(torch.float32).numpy()).tobytes())
     return h.hexdigest()
 
 
@@ -227,8 +227,9 @@ def fit_inr_dataset(images: ImageSet, spec: FieldSpec, seeds_per_image: int | Se
     (train and test split) with `inr.fit`, and returns them as an INRDataset.
 
     steps / lr None = `inr.DEFAULT_FIT[spec.arch]`. With `cache_dir`, the dataset is stored there under a hash of the
-    images, labels, split, spec and the resolved fit settings (the device is not part of it), and a later call with
-    the same inputs loads the file instead of fitting (the callback is then never called). Writes are atomic.
+    images' pixels, spec and the resolved fit settings (the device is not part of it), and a later call with the same
+    inputs loads the file instead of fitting (the callback is then never called), with the labels, class names and
+    split of the images it is given. Writes are atomic.
 
     image_offset: with independent initialisations, image k starts from the weights drawn for global image
     `image_offset + k`. Give a held-out image set an offset past the training images (e.g. their count), or its
@@ -254,7 +255,9 @@ def fit_inr_dataset(images: ImageSet, spec: FieldSpec, seeds_per_image: int | Se
             except inr.InvalidWeights:
                 cached = None  # a damaged cache file is fitted again and replaced
             if cached is not None and cached.meta.get("cache_key") == key:
-                return cached
+                return replace(cached, labels=images.labels[cached.image_index],
+                               is_train=images.is_train()[cached.image_index],
+                               class_names=list(images.class_names), meta={**cached.meta, **meta})
     result = inr.fit(spec, images.images, seeds=settings["seeds"], steps=settings["steps"], lr=settings["lr"],
                      anti_alias=anti_alias, shared_init=shared_init, device=device, chunk_size=chunk_size,
                      image_offset=settings.get("image_offset", 0), callback=callback)
