@@ -135,3 +135,16 @@ def test_it_fits_grey_and_colour_images_at_the_cpu_presets_own_learning_rates(tm
     # the gentle SIREN fit was chosen on MNIST; CIFAR-10's validation split chose lr 1e-3 for colour images
     assert lrs == {1: 2e-4, 3: 1e-3}
     assert lrs == {c: PRESETS["cpu"].fit_lr_for("siren", c) for c in (1, 3)}
+
+
+def test_it_caps_the_images_from_the_command_line(tmp_path):
+    out = tmp_path / "out.json"
+    assert main(["--dataset", "digits", "--arch", "siren", "--preset", "smoke", "--quiet", "--max-train-images", "20",
+                 "--max-test-images", "10", "--fit-steps", "2", "--simclr-steps", "0", "--supervised-steps", "0",
+                 "--cache-dir", str(tmp_path / "cache"), "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    # two INRs per image (the smoke preset), every class kept in each split
+    assert result["num_train_inrs"] == 2 * 20 and result["num_test_inrs"] == 2 * 10
+    assert result["config"]["max_train_images"] == 20 and result["config"]["max_test_images"] == 10
+    with pytest.raises(SystemExit):
+        main(["--dataset", "digits", "--arch", "siren", "--max-train-images", "-1"])

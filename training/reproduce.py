@@ -80,13 +80,15 @@ def spec_for(arch: str, images: ImageSet) -> inr.FieldSpec:
 def fit_datasets(args, preset: Preset, log) -> tuple[INRDataset, INRDataset, inr.FieldSpec]:
     """(train INRs, test INRs) for the run: the built-in split, or all of --dataset vs all of --test-dataset."""
     images = load_images(args.dataset)
+    max_train = _given(args.max_train_images, preset.max_train_images)
+    max_test = _given(args.max_test_images, preset.max_test_images)
     if args.test_dataset:
         test_images = load_images(args.test_dataset).with_classes(images.class_names)
-        train_images = _cap(_all_as(images, train=True), preset.max_train_images, 0)
-        test_images = _cap(_all_as(test_images, train=False), 0, preset.max_test_images)
+        train_images = _cap(_all_as(images, train=True), max_train, 0)
+        test_images = _cap(_all_as(test_images, train=False), 0, max_test)
         sources = [train_images, test_images]
     else:
-        sources = [_cap(images, preset.max_train_images, preset.max_test_images)]
+        sources = [_cap(images, max_train, max_test)]
     spec = spec_for(args.arch, images)
     anti_alias = args.arch == "mfn"
     seeds_per_image = _given(args.seeds_per_image, preset.seeds_for(args.arch))
@@ -225,7 +227,8 @@ def run(args) -> dict:
         "num_train_inrs": len(train), "num_test_inrs": len(test),
         "config": {"dataset": args.dataset, "test_dataset": args.test_dataset, "eval": args.eval, "arch": args.arch,
                    "preset": args.preset, "seeds": args.seeds, "init": args.init, "spec": spec.to_dict(),
-                   "probe_points": args.probe_points,
+                   "probe_points": args.probe_points, "max_train_images": args.max_train_images,
+                   "max_test_images": args.max_test_images,
                    "preset_values": dataclasses.asdict(preset), "device": str(device),
                    "fit": train.meta.get("fit"), "simclr": simclr_cfg.to_dict() if simclr_cfg else None,
                    "supervised": sup_cfg.to_dict() if sup_cfg else None, "torch_threads": torch.get_num_threads()},
@@ -326,6 +329,10 @@ def main(argv: list[str] | None = None) -> int:
                              "shared: seed s starts from the same initialisation for every image")
     parser.add_argument("--seeds-per-image", type=int, default=None,
                         help="INRs fitted per image, each from its own seed (default: the preset's; the paper: 30)")
+    parser.add_argument("--max-train-images", type=int, default=None,
+                        help="at most this many training images, a seeded sample with every class's share kept "
+                             "(default: the preset's; 0 = all)")
+    parser.add_argument("--max-test-images", type=int, default=None, help="the same for the test images")
     parser.add_argument("--fit-steps", type=int, default=None, help="Adam steps per INR (default: the preset's)")
     parser.add_argument("--fit-lr", type=float, default=None, help="the INR fit's Adam learning rate (default: "
                                                                    "inr.DEFAULT_FIT's: SIREN 1e-3, MFN 2e-2)")
@@ -356,7 +363,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.seeds < 1:
         parser.error("--seeds must be >= 1")
-    for flag, value in (("--simclr-steps", args.simclr_steps), ("--supervised-steps", args.supervised_steps)):
+    for flag, value in (("--simclr-steps", args.simclr_steps), ("--supervised-steps", args.supervised_steps),
+                        ("--max-train-images", args.max_train_images), ("--max-test-images", args.max_test_images)):
         if value is not None and value < 0:
             parser.error(f"{flag} must be >= 0, got {value}")
     if args.seeds_per_image is not None and args.seeds_per_image < 2:
