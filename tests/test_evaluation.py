@@ -37,7 +37,8 @@ def _nearest_is_identical(test: torch.Tensor, train: torch.Tensor) -> torch.Tens
 
 def test_it_fits_held_out_images_from_initialisations_no_training_inr_shares(tmp_path):
     args = argparse.Namespace(dataset="digits", test_dataset="digits", arch="siren", seeds_per_image=2,
-                              fit_steps=1, fit_lr=None, init="independent", device="cpu", cache_dir=str(tmp_path))
+                              fit_steps=1, fit_lr=None, init="independent", device="cpu", cache_dir=str(tmp_path),
+                              max_train_images=None, max_test_images=None)
     train, test, spec = reproduce.fit_datasets(args, reproduce.PRESETS["smoke"], log=lambda msg: None)
     flat = {name: torch.cat([t.flatten(1) for t in ds.params.values()], 1) for name, ds in (("train", train),
                                                                                              ("test", test))}
