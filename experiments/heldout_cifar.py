@@ -37,8 +37,8 @@ def main() -> None:
     if out.exists() and any(out.iterdir()):
         sys.exit(f"{out} exists and is not empty")
     classes = sorted(p.name for p in folder.iterdir() if p.is_dir())
-    taken_names = {p.name for c in classes for p in (folder / c).glob("*.png")}
-    taken_pixels = {pixel_hash(p.read_bytes()) for c in classes for p in (folder / c).glob("*.png")}
+    taken = [p for c in classes for p in (folder / c).glob("*.png")]
+    taken_names, taken_pixels = {p.name for p in taken}, {pixel_hash(p.read_bytes()) for p in taken}
     rng = np.random.default_rng(args.seed)
     total = 0
     with zipfile.ZipFile(args.zip) as archive:

@@ -75,7 +75,7 @@ PRESETS: dict[str, Preset] = {
                     supervised_lr=2e-3, warmup_steps=5),
     # This 2-core CPU, <= 90 min per arch and dataset with K = 3 (fit included, cached and reused). Chosen on a
     # validation split of SIREN MNIST-5k's training images (docs/RESULTS.md, "Design changes"): a gentle SIREN fit
-    # of grey images (lr 2e-4; round 5: +4 points; on CIFAR-10's validation split the default lr 1e-3 wins by 5
+    # of grey images (lr 2e-4; round 5: +4 points; on CIFAR-10's validation split the default lr 1e-3 wins by 4-5
     # points, so colour images keep it), seed pairs without weight-space augmentations (+4), SIREN INRs from 4 seeds per
     # image (more positive pairings per image, +0.9 on validation), and an encoder whose neurons start from their
     # incoming and outgoing weights (EncoderConfig.neuron_stats, +2.6 on validation). Until 2026-12-03 the preset was

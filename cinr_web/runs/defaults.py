@@ -69,7 +69,7 @@ def fit_defaults(arch: str, channels: int) -> dict:
     """{"steps", "lr"} a fit of `arch` to images of `channels` channels gets when it leaves them out, the preset's
     (None: inr.DEFAULT_FIT's): a SIREN fitted gently to grey images (300 steps at lr 2e-4: 30 dB on MNIST, features a
     probe reads better than those of the 60 dB fit at lr 1e-3), at lr 1e-3 to colour ones (on CIFAR-10 the gentle fit
-    costs the probe 5 points)."""
+    costs the validation probe 4-5 points)."""
     if arch not in CPU_PRESET.fit_steps:
         return {"steps": None, "lr": None}
     return {"steps": CPU_PRESET.fit_steps[arch], "lr": CPU_PRESET.fit_lr_for(arch, channels)}
