@@ -2,20 +2,9 @@
 
 import json
 import os
-import statistics as st
 from pathlib import Path
 
-
-def fmt(v):
-    v = [x for x in v if x is not None and x == x]  # None or NaN: not run (e.g. --supervised-steps 0)
-    if not v:
-        return "not run"
-    m = st.mean(v)
-    s = st.stdev(v) if len(v) > 1 else 0.0
-    return f"{m:.2f} ± {s:.2f} ({', '.join(f'{x:.2f}' for x in v)})"
-
-
-PAPER = {"mfn-mnist5k": 42.97, "siren-mnist5k": 53.01, "mfn-cifar10": 30.71, "siren-cifar10": 36.01}
+from current_table import PAPER, fmt  # one formatter and one copy of the paper's numbers
 
 rows = [
     ("SIREN, MNIST-5k, weights only (paper's setting)", "siren-mnist5k-independent"),
@@ -85,8 +74,9 @@ for name, cell in rows:
         continue
     r = json.loads(p.read_text())
     k = len(r["contrastive_probe_acc"])
+    arch, data = cell.split("-")[:2]  # e.g. siren, mnist5k
     print(
-        f"| {name} | {k} | {fmt(r['contrastive_probe_acc'])} | {PAPER['-'.join(cell.split('-')[:2])]:.2f} | "
+        f"| {name} | {k} | {fmt(r['contrastive_probe_acc'])} | {PAPER[(arch, data[:5])]:.2f} | "
         f"{fmt(r['supervised_acc'])} | "
         f"{fmt(r['random_encoder_probe_acc'])} | {r['raw_weights_probe_acc'][0]:.2f} | {r['psnr_mean']:.1f} | "
         f"{r['wall_seconds']:.0f} |"
