@@ -170,6 +170,15 @@ def test_it_reads_rgb_as_three_channels_and_keeps_a_given_train_test_split(tmp_p
     assert all(s.meta["files"][i].startswith("test/") for i in s.test_index)
 
 
+def test_it_keeps_each_file_name_with_its_image_in_a_subset(tmp_path):
+    written = write_folder(tmp_path / "set")
+    s = read_image_folder(tmp_path / "set")
+    part = s.subset([14, 3, 7])
+    assert part.meta["files"] == [s.meta["files"][i] for i in (14, 3, 7)]
+    for row, name in enumerate(part.meta["files"]):
+        assert torch.equal(part.images[row, 0], torch.from_numpy(written[name].astype(np.float32) / 255))
+
+
 def test_it_reads_jpeg_bmp_and_gif(tmp_path):
     pixels = grey(0)
     for c, fmt, ext in (("a", "JPEG", "jpg"), ("b", "BMP", "bmp"), ("c", "GIF", "gif"), ("d", "PNG", "PNG")):

@@ -89,9 +89,12 @@ class ImageSet:
         test_mask = torch.zeros(self.num_images, dtype=torch.bool)
         test_mask[self.test_index] = True
         test_mask = test_mask[index]
+        meta = dict(self.meta)
+        if len(meta.get("files", ())) == self.num_images:  # one name per image: keep each name with its image
+            meta["files"] = [meta["files"][i] for i in index.tolist()]
         return ImageSet(name=name or self.name, images=self.images[index], labels=self.labels[index],
                         class_names=list(self.class_names), train_index=torch.nonzero(train_mask).reshape(-1),
-                        test_index=torch.nonzero(test_mask).reshape(-1), meta=dict(self.meta))
+                        test_index=torch.nonzero(test_mask).reshape(-1), meta=meta)
 
     def with_classes(self, class_names: list[str]) -> ImageSet:
         """The same images labelled by position in `class_names` (matched by name), e.g. to evaluate a separate test
