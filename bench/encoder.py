@@ -38,7 +38,7 @@ import torch
 import inr
 from bench.fit import CPU, parse_device
 from bench.machine import describe_machine
-from training import encoder as encoder_module
+from training import graph_encoder
 from training.encoder import EncoderConfig, RelationalTransformer, RTLayer
 from training.threads import THREADS_ENV, apply_thread_policy, describe
 
@@ -95,19 +95,14 @@ def _embedded_inputs(model: RelationalTransformer, params: inr.Params) -> tuple[
     if model.config.canonicalize:
         params = inr.canonicalize(model.spec, params)
     graph = inr.to_graph(model.spec, params, dense=False)
-    nodes = (graph.node_features - model.node_mean[model.node_layer]) / model.node_std[model.node_layer]
-    edges = (graph.edge_values - model.edge_mean[model.edge_group]) / model.edge_std[model.edge_group]
-    h = model.node_embed(nodes) + model.position_embed(model.node_position)
+    h, edges = model.initial_states(graph, params)
     e = model.edge_embed(edges) + model.edge_group_embed(model.edge_group)
     return h, e, graph
 
 
 def _readout(model: RelationalTransformer, h: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
-    b = h.shape[0]
-    hs = list(h.split(model.layer_sizes, dim=1))
-    es = [e[:, blk.start:blk.start + blk.n_out * blk.n_in].reshape(b, blk.n_out, blk.n_in, -1)
-          for blk in model.edge_blocks]
-    return model.readout(model._pool(hs, es))
+    hs, es = list(h.split(model.layer_sizes, dim=1)), model.split_blocks(e)
+    return model.readout(torch.cat([model.pool_nodes(hs), *[blk.mean(dim=(1, 2)) for blk in es]], dim=1))
 
 
 def _baseline_forward(model: RelationalTransformer, params: inr.Params, layer_fn) -> torch.Tensor:
@@ -193,13 +188,13 @@ def _time_forward(model: RelationalTransformer, params: inr.Params) -> float:
 
 
 @contextlib.contextmanager
-def _chunking_off():
-    saved = encoder_module.INFERENCE_EDGES, encoder_module.INFERENCE_EDGES_GPU
-    encoder_module.INFERENCE_EDGES = encoder_module.INFERENCE_EDGES_GPU = 1 << 62
+def _chunking_off(model: RelationalTransformer):
+    saved = model.inference_edges, graph_encoder.INFERENCE_EDGES_GPU
+    model.inference_edges = graph_encoder.INFERENCE_EDGES_GPU = 1 << 62
     try:
         yield
     finally:
-        encoder_module.INFERENCE_EDGES, encoder_module.INFERENCE_EDGES_GPU = saved
+        model.inference_edges, graph_encoder.INFERENCE_EDGES_GPU = saved
 
 
 def bench_arch(spec: inr.FieldSpec, cfg: EncoderConfig, batch: int, repeats: int, profile: bool,
@@ -243,10 +238,10 @@ def bench_arch(spec: inr.FieldSpec, cfg: EncoderConfig, batch: int, repeats: int
     with torch.inference_mode():
         for _ in range(repeats + 1):
             chunked_t.append(_time_forward(model, params))
-            with _chunking_off():
+            with _chunking_off(model):
                 whole_t.append(_time_forward(model, params))
     c, w = float(np.median(chunked_t[1:])), float(np.median(whole_t[1:]))
-    edges = encoder_module.INFERENCE_EDGES if device.type == "cpu" else encoder_module.INFERENCE_EDGES_GPU
+    edges = model.inference_edges if device.type == "cpu" else graph_encoder.INFERENCE_EDGES_GPU
     print(f"forward only (feature extraction): {batch / c:.1f} INRs/s in chunks of "
           f"{max(1, edges // model.num_edges)} INRs, {batch / w:.1f} INRs/s whole batch "
           f"in one pass; ratio {w / c:.2f}x (median of {repeats})")

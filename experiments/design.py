@@ -47,7 +47,7 @@ import torch  # noqa: E402
 
 import inr  # noqa: E402
 from training.data import INRDataset, fit_inr_dataset  # noqa: E402
-from training.encoder import EncoderConfig, RelationalTransformer  # noqa: E402
+from training.encoder import EncoderConfig, build_encoder  # noqa: E402
 from training.loop import OptimConfig, seed_everything  # noqa: E402
 from training.probe import extract_features, linear_probe  # noqa: E402
 from training.reproduce import spec_for  # noqa: E402
@@ -110,7 +110,7 @@ def run_simclr(variant: str, seed: int, train_all: INRDataset, val_all: INRDatas
     out = {"variant": variant, "seed": seed, "steps": steps, "validation_probe_acc": acc, "simclr_seconds": seconds,
            "simclr_final": res.history[-1], **identity_probes(fval, val, ftr, train)}
     seed_everything(seed)
-    rand = RelationalTransformer(train.spec, encoder)
+    rand = build_encoder(train.spec, encoder)
     rand.set_normalization(train.params, train.labels)
     rtr, rval = extract_features(rand, train), extract_features(rand, val)
     out["random_encoder"] = {"validation_probe_acc": linear_probe(rtr, train.labels, rval, val.labels).accuracy,
@@ -165,7 +165,7 @@ def statnn_features(spec: inr.FieldSpec, params: inr.Params) -> torch.Tensor:
 
 def pooled_neuron_stats(train: INRDataset, params: inr.Params) -> torch.Tensor:
     """Per-neuron statistics (the encoder's `neuron_stats` inputs), mean- and max-pooled over each layer."""
-    encoder = RelationalTransformer(train.spec, EncoderConfig(neuron_stats=True))
+    encoder = build_encoder(train.spec, EncoderConfig(neuron_stats=True))
     encoder.set_normalization(train.params, train.labels)
     stats = encoder.neuron_statistics(params)  # [B, N, F]
     parts = []

@@ -19,14 +19,15 @@ from training.supervised import SupervisedConfig, evaluate_classifier, train_sup
 SMALL = EncoderConfig(d_node=32, d_edge=8, d_attn=16, heads=2, layers=2, d_ff=64, feature_dim=32)
 
 
-@pytest.mark.parametrize("neuron_stats", [False, True], ids=["default", "neuron_stats"])
-def test_it_memorises_40_independently_initialised_sirens(neuron_stats):
+@pytest.mark.parametrize("kind, neuron_stats", [("relational", False), ("relational", True), ("gnn", True)],
+                         ids=["default", "neuron_stats", "gnn"])
+def test_it_memorises_40_independently_initialised_sirens(kind, neuron_stats):
     digits = load_builtin("digits")
     picked = torch.cat([torch.nonzero(digits.labels == c).reshape(-1)[:4] for c in range(10)]).sort().values
     dataset = fit_inr_dataset(digits.subset(picked, name="capacity40"), inr.FieldSpec.siren(hidden=16), 1,
                               steps=100, shared_init=False, device="cpu")
     dataset.is_train[:] = True  # every INR is a training INR: this measures fitting, not generalisation
-    encoder = dataclasses.replace(SMALL, neuron_stats=neuron_stats)  # the cpu preset's encoder has them
+    encoder = dataclasses.replace(SMALL, kind=kind, neuron_stats=neuron_stats)  # the cpu preset's encoder has them
     config = SupervisedConfig(encoder=encoder, augment=inr.AugmentPolicy.none(),
                               optim=OptimConfig(lr=1e-2, warmup_steps=10), batch_size=20, steps=150, seed=0)
     untrained = train_supervised(dataset, SupervisedConfig(**{**config.__dict__, "steps": 1}), device="cpu")

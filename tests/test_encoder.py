@@ -1,10 +1,11 @@
-"""The Relational Transformer is invariant to hidden-neuron permutations and sensitive to everything else."""
+"""Both encoders (the Relational Transformer and the weight-message GNN) are invariant to hidden-neuron permutations
+and sensitive to everything else."""
 
 import pytest
 import torch
 
 import inr
-from training.encoder import EncoderConfig, RelationalTransformer, layer_activations
+from training.encoder import EncoderConfig, build_encoder, layer_activations
 
 SPECS = [inr.FieldSpec.siren(1, hidden=8), inr.FieldSpec.siren(3, hidden=8),
          inr.FieldSpec.mfn(1, hidden=6), inr.FieldSpec.mfn(3, hidden=6)]
@@ -13,7 +14,7 @@ SMALL = dict(d_node=16, d_edge=8, d_attn=8, heads=2, layers=2, d_ff=16, feature_
 
 def _encoder(spec, **kw):
     torch.manual_seed(0)
-    model = RelationalTransformer(spec, EncoderConfig(**{**SMALL, **kw})).double().eval()
+    model = build_encoder(spec, EncoderConfig(**{**SMALL, **kw})).double().eval()
     for p in model.parameters():  # move away from the initialisation's symmetric parts (e.g. zero biases)
         p.data += 0.1 * torch.randn_like(p)
     return model
@@ -25,10 +26,16 @@ def _params(spec, batch=3):
     return {k: v + 0.1 * torch.randn(v.shape, generator=gen, dtype=v.dtype) for k, v in params.items()}
 
 
-OPTIONS = [{}, {"probe_points": 5}, {"neuron_stats": True}]
+GNN = {"kind": "gnn"}
+OPTIONS = [{}, {"probe_points": 5}, {"neuron_stats": True}, GNN, {**GNN, "probe_points": 5},
+           {**GNN, "neuron_stats": True}]
 
 
-@pytest.mark.parametrize("options", OPTIONS, ids=lambda o: ",".join(o) or "default")
+def _name(options: dict) -> str:
+    return ",".join(f"{k}={v}" for k, v in options.items()) or "default"
+
+
+@pytest.mark.parametrize("options", OPTIONS, ids=_name)
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: f"{s.arch}-{s.out_dim}ch")
 def test_it_is_invariant_to_hidden_neuron_permutations(spec, options):
     model = _encoder(spec, **options)
@@ -43,7 +50,7 @@ def test_it_is_invariant_to_hidden_neuron_permutations(spec, options):
     assert (a[0] - a[1]).abs().max() > 1e-3  # different INRs get different features
 
 
-@pytest.mark.parametrize("options", [{}, {"neuron_stats": True}], ids=lambda o: ",".join(o) or "default")
+@pytest.mark.parametrize("options", [{}, {"neuron_stats": True}, GNN, {**GNN, "neuron_stats": True}], ids=_name)
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: f"{s.arch}-{s.out_dim}ch")
 def test_it_changes_under_a_perturbation_that_is_not_a_symmetry(spec, options):
     model = _encoder(spec, **options)
@@ -61,8 +68,9 @@ def test_it_changes_under_a_perturbation_that_is_not_a_symmetry(spec, options):
     assert diff > 1e-4
 
 
-def test_it_rejects_a_graph_of_another_spec():
-    model = _encoder(SPECS[0])
+@pytest.mark.parametrize("options", [{}, GNN], ids=_name)
+def test_it_rejects_a_graph_of_another_spec(options):
+    model = _encoder(SPECS[0], **options)
     other = inr.FieldSpec.siren(1, hidden=9)
     with pytest.raises(ValueError, match="nodes"):
         model(inr.to_graph(other, inr.init(other, 2, dtype=torch.float64), dense=False))
@@ -109,10 +117,34 @@ def test_it_reports_the_neuron_statistics_its_forward_starts_from():
     assert model.neuron_statistics(params).shape == model._neuron_stats(inr.edge_values(spec, params)).shape
 
 
-@pytest.mark.parametrize("options", [{}, {"neuron_stats": True}], ids=lambda o: ",".join(o) or "default")
+@pytest.mark.parametrize("options", [{}, {"neuron_stats": True}, GNN, {**GNN, "neuron_stats": True}], ids=_name)
 def test_it_has_a_gradient_for_every_weight(options):
     spec = SPECS[2]
     model = _encoder(spec, **options)
     model.encode_params(_params(spec)).square().sum().backward()
     missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
     assert missing == []
+
+
+def test_it_builds_the_encoder_its_config_names():
+    spec = SPECS[0]
+    assert type(build_encoder(spec, EncoderConfig())).__name__ == "RelationalTransformer"
+    assert type(build_encoder(spec, EncoderConfig(kind="gnn"))).__name__ == "WeightMessageGNN"
+    with pytest.raises(ValueError, match="kind"):
+        EncoderConfig(kind="mlp")
+
+
+def test_the_gnn_message_is_the_weighted_sum_of_the_senders_states():
+    # scaled_sum: m[b, o] = sum_i sum_k w[b, o, i, k] * s[b, i, k] / sqrt(n_in), checked against plain loops
+    from training.gnn import scaled_sum
+
+    gen = torch.Generator().manual_seed(0)
+    w = torch.randn(2, 3, 5, 4, generator=gen, dtype=torch.float64)  # [B, o, i, K]
+    s = torch.randn(2, 5, 4, 6, generator=gen, dtype=torch.float64)  # [B, i, K, d]
+    expected = torch.zeros(2, 3, 6, dtype=torch.float64)
+    for b in range(2):
+        for o in range(3):
+            for i in range(5):
+                for k in range(4):
+                    expected[b, o] += w[b, o, i, k] * s[b, i, k]
+    torch.testing.assert_close(scaled_sum(w, s), expected / 5 ** 0.5)

@@ -131,19 +131,20 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
 
 
 def load_encoder(path: str | Path):
-    """The RelationalTransformer inside a SimCLR or supervised checkpoint (config keys "spec" and "encoder";
-    weights under the "encoder." prefix), in eval mode."""
+    """The encoder inside a SimCLR or supervised checkpoint (config keys "spec" and "encoder"; weights under the
+    "encoder." prefix), in eval mode: a RelationalTransformer or a WeightMessageGNN, as its config's kind says."""
     import inr
-    from training.encoder import EncoderConfig, RelationalTransformer
+    from training.encoder import EncoderConfig, build_encoder
 
     ckpt = load_checkpoint(path)
     try:
         spec = inr.FieldSpec.from_dict(ckpt.config["spec"])
-        # Encoders saved before `canonicalize` existed were trained on raw weights: keep encoding them that way.
-        enc_cfg = EncoderConfig.from_dict({"canonicalize": False, **ckpt.config["encoder"]})
+        # Encoders saved before `canonicalize` existed were trained on raw weights: keep encoding them that way; those
+        # saved before `kind` existed are Relational Transformers.
+        enc_cfg = EncoderConfig.from_dict({"canonicalize": False, "kind": "relational", **ckpt.config["encoder"]})
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidCheckpoint(f"{path}: config lacks a valid spec/encoder ({exc})") from exc
-    model = RelationalTransformer(spec, enc_cfg)
+    model = build_encoder(spec, enc_cfg)
     state = {k[len("encoder."):]: v for k, v in ckpt.state_dict.items() if k.startswith("encoder.")}
     try:
         model.load_state_dict(state)

@@ -1,7 +1,7 @@
 """Linear probes on frozen features: multinomial logistic regression on standardised features (scikit-learn).
 
 Also the two probe baselines of the results table: a randomly initialised encoder (`extract_features` on a fresh
-`RelationalTransformer`) and the raw flattened weights (`raw_weight_features`).
+encoder, `training.encoder.build_encoder`) and the raw flattened weights (`raw_weight_features`).
 """
 
 from __future__ import annotations

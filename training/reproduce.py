@@ -30,7 +30,7 @@ import torch  # noqa: E402
 
 import inr  # noqa: E402
 from training.data import INRDataset, fit_inr_dataset  # noqa: E402
-from training.encoder import EncoderConfig, RelationalTransformer  # noqa: E402
+from training.encoder import EncoderConfig, build_encoder  # noqa: E402
 from training.loop import OptimConfig, seed_everything  # noqa: E402
 from training.presets import PRESETS, Preset  # noqa: E402
 from training.probe import extract_features, linear_probe, raw_weight_features  # noqa: E402
@@ -148,7 +148,7 @@ def random_encoder_probe(spec: inr.FieldSpec, enc_cfg: EncoderConfig, seed: int,
                          test: INRDataset, device) -> float:
     """The probe baseline: the same encoder, untrained (initialised from `seed`), normalised on the train INRs."""
     seed_everything(seed)
-    encoder = RelationalTransformer(spec, enc_cfg)
+    encoder = build_encoder(spec, enc_cfg)
     encoder.set_normalization(train.params, train.labels)
     return probe_accuracy(encoder, train, test, device)
 

@@ -15,7 +15,7 @@ from torch import nn
 
 import inr
 from training.data import INRDataset, PairSampler
-from training.encoder import EncoderConfig, RelationalTransformer
+from training.encoder import EncoderConfig, build_encoder
 from training.loop import OnStep, OptimConfig, TrainResult, seed_everything, train_loop
 from training.losses import nt_xent, retrieval_accuracy, vicreg
 
@@ -76,7 +76,7 @@ class SimCLRModel(nn.Module):
 
     def __init__(self, spec: inr.FieldSpec, config: SimCLRConfig) -> None:
         super().__init__()
-        self.encoder = RelationalTransformer(spec, config.encoder)
+        self.encoder = build_encoder(spec, config.encoder)
         d = config.encoder.feature_dim
         # BatchNorm in the head (as in SimCLR): it removes what all INRs share, which at initialisation dominates
         # the encoder's features and would otherwise start NT-Xent at its chance value with tiny gradients.

@@ -12,7 +12,7 @@ from torch import nn
 
 import inr
 from training.data import INRDataset
-from training.encoder import EncoderConfig, RelationalTransformer
+from training.encoder import EncoderConfig, build_encoder
 from training.loop import OnStep, OptimConfig, TrainResult, seed_everything, train_loop
 from training.simclr import nested_configs, training_rows
 
@@ -45,7 +45,7 @@ class Classifier(nn.Module):
 
     def __init__(self, spec: inr.FieldSpec, config: SupervisedConfig, num_classes: int) -> None:
         super().__init__()
-        self.encoder = RelationalTransformer(spec, config.encoder)
+        self.encoder = build_encoder(spec, config.encoder)
         self.head = nn.Linear(config.encoder.feature_dim, num_classes)
 
     def forward(self, params: inr.Params) -> torch.Tensor:

@@ -5,7 +5,7 @@ and the dashboard read artifacts only through the load_* functions here.
 
 - checkpoint (Artifact kind "checkpoint"): training.checkpoint's file of the whole trained model (SimCLR: encoder +
   projection head; supervised: encoder + linear head) with config {"kind", "spec", "encoder", ...}.
-  load_encoder(...) -> (RelationalTransformer in eval mode, the supervised nn.Linear head or None).
+  load_encoder(...) -> (the encoder in eval mode, the supervised nn.Linear head or None).
 - probe (Artifact kind "probe"): the standardiser and the logistic-regression head of training.probe.ProbeResult:
   tensors mean [D], scale [D], coef [K', D], intercept [K'], classes [K'] (int64); metadata format "cinr.probe/1",
   class_names, feature ("encoder" or "raw"). load_probe(...).predict_proba(features [M, D]) -> [M, C] equals the

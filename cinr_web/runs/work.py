@@ -130,13 +130,13 @@ def features(run: Run, dataset, encoder_run: Run | None) -> torch.Tensor:
 def random_encoder_features(encoder_run: Run, dataset, train: torch.Tensor) -> torch.Tensor:
     """[M, D] features of an untrained encoder of the same architecture as `encoder_run`'s (seed 0), normalised on
     the training INRs as a trained one is (training.reproduce's random-encoder baseline)."""
-    from training.encoder import RelationalTransformer
+    from training.encoder import build_encoder
     from training.probe import extract_features
 
     trained, _ = load_encoder(encoder_run.artifact(Artifact.Kind.CHECKPOINT))
     with torch.random.fork_rng():
         torch.manual_seed(0)
-        untrained = RelationalTransformer(dataset.spec, trained.config)
+        untrained = build_encoder(dataset.spec, trained.config)
     untrained.set_normalization({k: v[train] for k, v in dataset.params.items()}, dataset.labels[train])
     return extract_features(untrained, dataset, device=default_device())
 
