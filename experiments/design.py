@@ -20,6 +20,10 @@ Runs:
   and output layers, else mean/std/min/max/rms over the other side (`EncoderConfig.neuron_stats`).
 - recon: the same, plus a decoder that reconstructs each view's own rendering (14 x 14, from its weights) from the
   encoder's features (`SimCLRConfig.reconstruction_weight` 1); recon-stats: with the neuron_stats encoder too.
+- gnn (round 10): the stats run with the weight-message GNN (`EncoderConfig(kind="gnn")`, 4 layers) instead of the
+  Relational Transformer; gnn-seeds4: and positives from 4 seeds; gnn-views4: all 4 seeds of each of 32 images per
+  step, every other seed a positive (`SimCLRConfig.views_per_image`; the same 128 INRs per step); gnn-augment: the
+  GNN with inr.AugmentPolicy's default weight-space augmentations.
 - capacity: supervised on 512 training INRs (class-balanced), without augmentations: training accuracy must reach
   99 %, for the default encoder and the neuron-statistics one.
 - invariant: simple invariant baselines on the same INRs (StatNN per-tensor statistics; pooled per-neuron
@@ -56,6 +60,7 @@ from training.sources import load_images  # noqa: E402
 from training.supervised import SupervisedConfig, evaluate_classifier, train_supervised  # noqa: E402
 
 NO_AUGMENT = inr.AugmentPolicy.none()
+GNN = {"kind": "gnn", "neuron_stats": True, "layers": 4}
 VARIANTS = {
     "base": {},
     "seeds4": {"seeds": 4},
@@ -63,6 +68,11 @@ VARIANTS = {
     "stats": {"encoder": {"neuron_stats": True}},
     "recon": {"reconstruction_weight": 1.0},
     "recon-stats": {"reconstruction_weight": 1.0, "encoder": {"neuron_stats": True}},
+    # round 10: the weight-message GNN (training.gnn), then changes on top of it
+    "gnn": {"encoder": GNN},
+    "gnn-seeds4": {"encoder": GNN, "seeds": 4},
+    "gnn-views4": {"encoder": GNN, "seeds": 4, "views": 4, "batch": 32},
+    "gnn-augment": {"encoder": GNN, "augment": {}},
 }
 
 
@@ -95,8 +105,10 @@ def identity_probes(features: torch.Tensor, ds: INRDataset, train_features: torc
 def run_simclr(variant: str, seed: int, train_all: INRDataset, val_all: INRDataset, steps: int) -> dict:
     change = VARIANTS[variant]
     encoder = EncoderConfig(**change.get("encoder", {}))
-    config = SimCLRConfig(encoder=encoder, augment=NO_AUGMENT, optim=OptimConfig(lr=2e-3, warmup_steps=20),
-                          temperature=0.1, objective=change.get("objective", "nt_xent"), batch_size=64, steps=steps,
+    augment = inr.AugmentPolicy(**change["augment"]) if "augment" in change else NO_AUGMENT
+    config = SimCLRConfig(encoder=encoder, augment=augment, optim=OptimConfig(lr=2e-3, warmup_steps=20),
+                          temperature=0.1, objective=change.get("objective", "nt_xent"),
+                          batch_size=change.get("batch", 64), views_per_image=change.get("views", 2), steps=steps,
                           reconstruction_weight=change.get("reconstruction_weight", 0.0), seed=seed)
     pretrain_rows = train_all if change.get("seeds", 2) == 4 else two_seeds(train_all)
     train, val = two_seeds(train_all), two_seeds(val_all)
@@ -126,7 +138,8 @@ def class_balanced(ds: INRDataset, count: int, seed: int = 0) -> INRDataset:
     return ds.subset(torch.cat(rows).sort().values)
 
 
-CAPACITY_ENCODERS = {"default": EncoderConfig(), "neuron_stats": EncoderConfig(neuron_stats=True)}
+CAPACITY_ENCODERS = {"default": EncoderConfig(), "neuron_stats": EncoderConfig(neuron_stats=True),
+                     "gnn": EncoderConfig(**GNN)}
 
 
 def run_capacity(train_all: INRDataset, val_all: INRDataset, steps: int, encoders: list[str],

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from training.losses import nt_xent, retrieval_accuracy, vicreg
+from training.losses import multi_view_nt_xent, nt_xent, retrieval_accuracy, vicreg
 
 
 def _eq6_by_loops(z_a, z_b, t):
@@ -87,3 +87,27 @@ def test_it_penalises_collapse_under_vicreg_but_not_spread_identical_views():
     assert float(vicreg(collapsed, collapsed)) == pytest.approx(25.0 * (1 - 1e-2), rel=1e-6)  # std sqrt(1e-4)
     with pytest.raises(ValueError, match="N >= 2"):
         vicreg(torch.randn(1, 4), torch.randn(1, 4))
+
+
+@pytest.mark.parametrize("n, d, t", [(2, 3, 0.5), (5, 8, 0.1)])
+def test_the_multi_view_loss_is_nt_xent_for_two_views(n, d, t):
+    gen = torch.Generator().manual_seed(n)
+    z_a, z_b = (torch.randn(n, d, generator=gen, dtype=torch.float64) for _ in range(2))
+    torch.testing.assert_close(multi_view_nt_xent(torch.stack([z_a, z_b], dim=1), t), nt_xent(z_a, z_b, t))
+
+
+def test_the_multi_view_loss_averages_every_positive_of_every_anchor():
+    # 3 images x 3 views: each of the 9 anchors has 2 positives; checked against a plain double loop
+    gen = torch.Generator().manual_seed(0)
+    z = torch.randn(3, 3, 4, generator=gen, dtype=torch.float64)
+    t = 0.3
+    flat = torch.nn.functional.normalize(z.reshape(9, 4), dim=1)  # row 3 * image + view
+    terms = []
+    for i in range(9):
+        denominator = sum(math.exp(float(flat[i] @ flat[k]) / t) for k in range(9) if k != i)
+        for p in range(9):
+            if p != i and p // 3 == i // 3:
+                terms.append(-math.log(math.exp(float(flat[i] @ flat[p]) / t) / denominator))
+    assert multi_view_nt_xent(z, t).item() == pytest.approx(sum(terms) / len(terms), rel=1e-10)
+    with pytest.raises(ValueError):
+        multi_view_nt_xent(z[:, :1], t)  # one view has no positive

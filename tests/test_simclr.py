@@ -1,6 +1,8 @@
 """A short SimCLR run on digits INRs learns features that a linear probe classifies better than a random encoder's;
 on_step reports the metrics and cancels."""
 
+import math
+
 import pytest
 import torch
 
@@ -87,3 +89,16 @@ def test_it_learns_to_reconstruct_each_views_rendering_from_its_features(digits_
     assert float(reconstruction_loss(predicted, target)) < 0.95
     with pytest.raises(ValueError, match="reconstruction"):
         SimCLRConfig(reconstruction_weight=-1.0)
+
+
+def test_it_pulls_together_every_seed_of_an_image_with_more_views(digits_mfns):
+    config = SimCLRConfig(encoder=ENCODER, optim=OptimConfig(lr=5e-3, warmup_steps=5), batch_size=16, steps=3,
+                          views_per_image=2)
+    with pytest.raises(ValueError, match="views_per_image is 3"):  # the fixture has 2 seeds per image
+        pretrain(digits_mfns, SimCLRConfig(**{**config.__dict__, "views_per_image": 3}), device="cpu")
+    three = fit_inr_dataset(_cap(load_builtin("digits"), 60, 10), inr.FieldSpec.mfn(1, hidden=8, filters=3), 3,
+                            steps=50, anti_alias=True, shared_init=False, device="cpu")
+    seen = []
+    pretrain(three, SimCLRConfig(**{**config.__dict__, "views_per_image": 3}), device="cpu",
+             on_step=lambda step, m: seen.append(m))
+    assert len(seen) == 3 and all(math.isfinite(m["loss"]) and 0 <= m["top1"] <= 1 for m in seen)

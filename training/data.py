@@ -339,3 +339,19 @@ class PairSampler:
                 params = inr.random_augment(self.dataset.spec, params, self.policy, self.generator)
             views.append(params)
         return views[0], views[1], self.image_ids[which]
+
+    def sample_views(self, count: int) -> tuple[list[Params], torch.Tensor]:
+        """`count` views of each of min(batch_size, num_images) distinct random images: `count` DIFFERENT seeds'
+        INRs of every image (in a random order), each augmented as in `pair`. -> (list of `count` params, image_ids)."""
+        s = self.rows.shape[1]
+        if not 2 <= count <= s:
+            raise ValueError(f"views per image must be between 2 and the {s} seeds per image, got {count}")
+        which = self._draw(torch.randperm, self.num_images)[:self.batch_size]
+        order = self._draw(torch.rand, which.numel(), s).argsort(dim=1)[:, :count]  # [b, count] distinct seeds
+        views = []
+        for v in range(count):
+            params = {k: t[self.rows[which, order[:, v]]].to(self.device) for k, t in self.dataset.params.items()}
+            if self.policy is not None:
+                params = inr.random_augment(self.dataset.spec, params, self.policy, self.generator)
+            views.append(params)
+        return views, self.image_ids[which]

@@ -1,4 +1,5 @@
-"""SimCLR's NT-Xent loss (paper eq. 6) and positive-pair retrieval accuracy within a batch."""
+"""SimCLR's NT-Xent loss (paper eq. 6), its multi-view form, VICReg, and positive-pair retrieval accuracy within a
+batch."""
 
 from __future__ import annotations
 
@@ -38,6 +39,29 @@ def nt_xent(z_a: torch.Tensor, z_b: torch.Tensor, temperature: float) -> torch.T
     logits = _similarities(z_a, z_b) / temperature  # [2N, 2N]
     # Cross-entropy with the positive as the target class = -log softmax over the 2N - 1 non-self entries.
     return F.cross_entropy(logits, _positive_index(n, logits.device))
+
+
+def multi_view_nt_xent(z: torch.Tensor, temperature: float) -> torch.Tensor:
+    """NT-Xent with V >= 2 views of each of N images, every other view of the anchor's image a positive (the
+    multi-positive form of Khosla et al. 2020, "L_out"); with V = 2 it is exactly `nt_xent`.
+
+    z: [N, V, D] projections, z[n, v] view v of image n. For each of the N V anchors and each of its V - 1 positives p:
+    -log( exp(sim(z_i, z_p) / t) / sum_{k != i} exp(sim(z_i, z_k) / t) ), the denominator over all N V - 1 other
+    views; averaged over anchors and positives. Several INRs of one image (its seeds, "neural views") then all pull
+    together in one step, instead of one pair per image.
+    """
+    if temperature <= 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    if z.dim() != 3 or z.shape[1] < 2 or z.shape[0] < 2:
+        raise ValueError(f"z must be [N, V, D] with N >= 2 images and V >= 2 views; got {list(z.shape)}")
+    n, v, _ = z.shape
+    flat = F.normalize(z.transpose(0, 1).reshape(n * v, -1), dim=1)  # [V N, D], view-major: row v * N + image
+    logits = (flat @ flat.T) / temperature  # [V N, V N]
+    self_mask = torch.eye(n * v, dtype=torch.bool, device=z.device)
+    log_prob = torch.log_softmax(logits.masked_fill(self_mask, float("-inf")), dim=1)  # over the V N - 1 others
+    image = torch.arange(n, device=z.device).repeat(v)  # [V N]
+    positive = (image[:, None] == image[None, :]) & ~self_mask  # [V N, V N], V - 1 per row
+    return -log_prob[positive].mean()
 
 
 @torch.no_grad()

@@ -17,7 +17,7 @@ import inr
 from training.data import INRDataset, PairSampler
 from training.encoder import EncoderConfig, build_encoder
 from training.loop import OnStep, OptimConfig, TrainResult, seed_everything, train_loop
-from training.losses import nt_xent, retrieval_accuracy, vicreg
+from training.losses import multi_view_nt_xent, nt_xent, retrieval_accuracy, vicreg
 
 OBJECTIVES = ("nt_xent", "vicreg")
 
@@ -41,7 +41,10 @@ class SimCLRConfig:
     # decoding the signal). Off by default: it did not help on the validation split (docs/RESULTS.md).
     reconstruction_weight: float = 0.0
     reconstruction_grid: int = 14
-    batch_size: int = 128  # positive pairs per step (2x INRs through the encoder)
+    batch_size: int = 128  # images per step (views_per_image x INRs through the encoder)
+    # INRs of each image per step, each from a different seed: 2 = the paper's positive pairs (NT-Xent); more = every
+    # other view of the image is a positive (training.losses.multi_view_nt_xent), needing that many seeds per image
+    views_per_image: int = 2
     steps: int = 1000
     seed: int = 0
     checkpoint_every: int = 200
@@ -53,6 +56,11 @@ class SimCLRConfig:
             raise ValueError("SimCLRConfig needs batch_size >= 2 and steps >= 1")
         if self.reconstruction_weight < 0 or self.reconstruction_grid < 2:
             raise ValueError("SimCLRConfig needs reconstruction_weight >= 0 and reconstruction_grid >= 2")
+        if self.views_per_image < 2:
+            raise ValueError("SimCLRConfig.views_per_image must be at least 2")
+        if self.views_per_image > 2 and (self.objective != "nt_xent" or self.reconstruction_weight > 0):
+            raise ValueError("SimCLRConfig.views_per_image > 2 works with the nt_xent objective only, without "
+                             "reconstruction")
         if self.objective not in OBJECTIVES:
             raise ValueError(f"SimCLRConfig.objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
 
@@ -104,8 +112,9 @@ def training_rows(dataset: INRDataset) -> INRDataset:
 
 def pretrain(dataset: INRDataset, config: SimCLRConfig | None = None, *, on_step: OnStep | None = None,
              device: torch.device | str | None = None, checkpoint_dir=None, resume: bool = False) -> TrainResult:
-    """SimCLR pretraining on the training rows of `dataset` (>= 2 seeds per image). Per step `on_step(step,
-    metrics)` gets "loss", "lr", "top1", "top5" (positive retrieval among the 2N - 1 other views of the batch);
+    """SimCLR pretraining on the training rows of `dataset` (>= views_per_image seeds per image). Per step
+    `on_step(step, metrics)` gets "loss", "lr", "top1", "top5" (positive retrieval among the 2N - 1 other views of the
+    batch's first two views);
     returning False cancels with `training.loop.Cancelled`."""
     config = config or SimCLRConfig()
     device = torch.device(device) if device is not None else inr.default_device()
@@ -118,9 +127,21 @@ def pretrain(dataset: INRDataset, config: SimCLRConfig | None = None, *, on_step
     sampler = PairSampler(train, config.augment, min(config.batch_size, train.num_images), generator,
                           device=device)
 
+    if config.views_per_image > train.seeds_per_image:
+        raise ValueError(f"SimCLRConfig.views_per_image is {config.views_per_image} but the dataset has "
+                         f"{train.seeds_per_image} seeds per image")
     coords = inr.grid(config.reconstruction_grid, config.reconstruction_grid, device=device)  # [G*G, 2]
 
+    def multi_view_step(step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        views, _ = sampler.sample_views(config.views_per_image)
+        v = len(views)
+        batch = {k: torch.cat([view[k] for view in views]) for k in views[0]}  # V N INRs, view-major, one pass
+        z = model.head(model.encoder.encode_params(batch)).unflatten(0, (v, -1)).transpose(0, 1)  # [N, V, P]
+        return multi_view_nt_xent(z, config.temperature), retrieval_accuracy(z[:, 0].detach(), z[:, 1].detach())
+
     def step_fn(step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        if config.views_per_image > 2:
+            return multi_view_step(step)
         view_a, view_b, _ = sampler.sample()
         views = {k: torch.cat([view_a[k], view_b[k]]) for k in view_a}  # 2N INRs, one pass
         features = model.encoder.encode_params(views)  # [2N, feature_dim]
