@@ -1,5 +1,6 @@
-"""Relational Transformer speed: forward + backward INRs per second for SIREN and MFN graphs, against two baselines
-run in the same process on the same weights, and where the time goes.
+"""Encoder speed: forward + backward INRs per second of the Relational Transformer for SIREN and MFN graphs, against
+two baselines run in the same process on the same weights, and where the time goes; beside them, the weight-message
+GNN (training.gnn, `--gnn-config`, default: the cpu preset's encoder) on the same weights.
 
     .venv/bin/python -m bench.encoder                      # default EncoderConfig, batch 64, both architectures
     .venv/bin/python -m bench.encoder --batch 128 --threads 2 --config '{"d_node": 32, "layers": 1}'
@@ -39,7 +40,7 @@ import inr
 from bench.fit import CPU, parse_device
 from bench.machine import describe_machine
 from training import graph_encoder
-from training.encoder import EncoderConfig, RelationalTransformer, RTLayer
+from training.encoder import EncoderConfig, RelationalTransformer, RTLayer, build_encoder
 from training.threads import THREADS_ENV, apply_thread_policy, describe
 
 # Features of two layouts of the same float32 computation agree to rounding: sums in another order, a few ulps per
@@ -198,11 +199,14 @@ def _chunking_off(model: RelationalTransformer):
 
 
 def bench_arch(spec: inr.FieldSpec, cfg: EncoderConfig, batch: int, repeats: int, profile: bool,
-               device: torch.device = CPU, dense: bool = True) -> None:
+               device: torch.device = CPU, dense: bool = True, gnn_cfg: EncoderConfig | None = None) -> None:
     torch.manual_seed(0)
     model = RelationalTransformer(spec, cfg).to(device)
     params = inr.init(spec, batch, seed=0, device=device)
     model.set_normalization(params)
+    gnn = build_encoder(spec, gnn_cfg).to(device) if gnn_cfg is not None else None
+    if gnn is not None:
+        gnn.set_normalization(params)
     layout = inr.graph_layout(spec)
     n_par = sum(p.numel() for p in model.parameters())
     print(f"== {spec.arch} {spec.to_json()}: N = {layout.num_nodes} nodes, E = {layout.num_edges} edges "
@@ -216,13 +220,17 @@ def bench_arch(spec: inr.FieldSpec, cfg: EncoderConfig, batch: int, repeats: int
         for name, fn in baselines.items():
             diff = check_same_features(features, fn(params), name)
             print(f"{name} vs blocks: max |feature difference| {diff:.1e} of the features' scale (<= {RTOL:.0e})")
-    times: dict[str, list[float]] = {"blocks": [], **{name: [] for name in baselines}}
     runs = {"blocks": model.encode_params, **baselines}
+    if gnn is not None:
+        runs["gnn"] = gnn.encode_params
+    times: dict[str, list[float]] = {name: [] for name in runs}
     for fn in runs.values():  # warm-up
         _time(fn, params)
     for _ in range(repeats):
         for name, fn in runs.items():
             model.zero_grad(set_to_none=True)
+            if gnn is not None:
+                gnn.zero_grad(set_to_none=True)
             times[name].append(_time(fn, params))
     blocks = np.array(times["blocks"])
     print(f"training.encoder (blocks)  {batch / float(np.median(blocks)):8.1f} INRs/s forward+backward "
@@ -232,6 +240,11 @@ def bench_arch(spec: inr.FieldSpec, cfg: EncoderConfig, batch: int, repeats: int
         ratio = float(np.median(other / blocks))
         print(f"{name + ' baseline':26s} {batch / float(np.median(other)):8.1f} INRs/s forward+backward; "
               f"blocks are {ratio:.2f}x faster (median of paired repeats)")
+    if gnn is not None:
+        g = np.array(times["gnn"])
+        print(f"training.gnn ({gnn_cfg.layers} layers)   {batch / float(np.median(g)):8.1f} INRs/s forward+backward "
+              f"({sum(p.numel() for p in gnn.parameters()) / 1e3:.1f} k parameters); "
+              f"{float(np.median(blocks / g)):.2f}x the blocks' rate (median of paired repeats)")
     # Forward only (feature extraction, the model API): encode_params without autograd runs the batch in chunks of
     # ~INFERENCE_EDGES edges; baseline in the same process: the whole batch in one pass, as before the chunking.
     chunked_t, whole_t = [], []
@@ -259,6 +272,17 @@ def bench_arch(spec: inr.FieldSpec, cfg: EncoderConfig, batch: int, repeats: int
         print("\n".join(line[:width] for line in table.splitlines()))
 
 
+def _gnn_config(text: str | None) -> EncoderConfig | None:
+    if text == "none":
+        return None
+    if text is None:
+        from training.presets import PRESETS
+
+        preset = PRESETS["cpu"].encoder
+        return preset if preset.kind == "gnn" else EncoderConfig(kind="gnn")
+    return EncoderConfig.from_dict({"kind": "gnn", **json.loads(text)})
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.encoder", description=__doc__.split("\n\n")[0])
     parser.add_argument("--arch", choices=["siren", "mfn", "both"], default="both")
@@ -267,6 +291,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (default: training.threads' policy)")
     parser.add_argument("--config", default="{}", help="EncoderConfig fields as JSON (default: the defaults)")
+    parser.add_argument("--gnn-config", default=None,
+                        help="EncoderConfig of the GNN timed beside it, as JSON (default: the cpu preset's encoder, "
+                             "or the GNN's defaults when that is not a GNN); 'none' skips it")
     parser.add_argument("--no-profile", action="store_true")
     parser.add_argument("--no-dense", action="store_true", help="skip the dense N x N baseline")
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda, cuda:0, ...: where all of it runs")
@@ -278,14 +305,18 @@ def main(argv: list[str] | None = None) -> int:
         os.environ[THREADS_ENV] = str(args.threads)
     apply_thread_policy()
     cfg = EncoderConfig.from_dict(json.loads(args.config))
+    gnn_cfg = _gnn_config(args.gnn_config)
     print(describe_machine())
     print(f"torch {torch.__version__}, {describe()}; EncoderConfig {cfg.to_dict()}")
+    if gnn_cfg is not None:
+        print(f"GNN beside it: EncoderConfig {gnn_cfg.to_dict()}")
     if device.type == "cuda":
         print(f"device {device} ({torch.cuda.get_device_name(device)})")
     specs = {"siren": inr.FieldSpec.siren(1), "mfn": inr.FieldSpec.mfn(1)}
     try:
         for arch in (["siren", "mfn"] if args.arch == "both" else [args.arch]):
-            bench_arch(specs[arch], cfg, args.batch, args.repeats, not args.no_profile, device, not args.no_dense)
+            bench_arch(specs[arch], cfg, args.batch, args.repeats, not args.no_profile, device, not args.no_dense,
+                       gnn_cfg)
     except BaselineDrift as drift:
         print(f"bench.encoder: {drift}", file=sys.stderr)
         return 1

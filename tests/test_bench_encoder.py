@@ -14,7 +14,8 @@ from training.encoder import EncoderConfig, RelationalTransformer
 from training.threads import THREADS_ENV
 
 TINY = EncoderConfig(d_node=16, d_edge=8, d_attn=8, heads=2, layers=2, d_ff=16, feature_dim=16)
-ARGS = ["--batch", "3", "--repeats", "1", "--no-profile", "--config", json.dumps(TINY.to_dict())]
+ARGS = ["--batch", "3", "--repeats", "1", "--no-profile", "--config", json.dumps(TINY.to_dict()),
+        "--gnn-config", json.dumps({"d_node": 16, "layers": 2, "d_ff": 16, "d_message": 8, "feature_dim": 16})]
 
 
 @pytest.fixture
@@ -60,4 +61,5 @@ def test_it_times_the_encoder_against_both_baselines_when_they_agree(capsys, one
     out = capsys.readouterr().out
     assert code == 0
     assert "edge list baseline" in out and "dense N x N baseline" in out and "1 torch threads" in out
+    assert "training.gnn (2 layers)" in out
     assert "machine: " in out and "at the end" in out
