@@ -31,15 +31,16 @@ SHARED_INIT_HELP = ("Seed s starts from the same weights for every image. Off (t
                     "starts from its own weights.")
 
 # Encoder training (SimCLR, supervised): what a run gets for the settings its config leaves out (nested settings,
-# such as the encoder's, key by key): the preset's whole recipe (steps, batch, optimiser, temperature, the encoder
-# whose neurons start from their incoming and outgoing weights, no weight-space augmentations).
+# such as the encoder's, key by key): the preset's whole recipe (steps, batch, optimiser, temperature, the
+# weight-message GNN whose neurons start from their incoming and outgoing weights, no weight-space augmentations).
 TRAINING = {
     "simclr": CPU_PRESET.simclr_config().to_dict(),
     "supervised": CPU_PRESET.supervised_config().to_dict(),
 }
-# The preset's encoder made small enough for a few hundred steps on a laptop CPU (training.encoder.EncoderConfig).
-SMALL_ENCODER = {**TRAINING["simclr"]["encoder"], "d_node": 32, "d_edge": 8, "d_attn": 16, "heads": 2, "layers": 1,
-                 "d_ff": 64, "feature_dim": 64}
+# The preset's encoder made small enough for a few hundred steps on a laptop CPU (training.encoder.EncoderConfig;
+# the d_edge / d_attn / heads sizes are the Relational Transformer's, unused by the GNN).
+SMALL_ENCODER = {**TRAINING["simclr"]["encoder"], "d_node": 32, "d_edge": 8, "d_attn": 16, "heads": 2, "layers": 2,
+                 "d_ff": 64, "d_message": 32, "feature_dim": 64}
 
 # Named presets a form offers. "quick on a CPU" is the form's default until this machine has measured a run of that
 # kind: minutes, not hours, on a laptop, to see the whole pipeline work.
