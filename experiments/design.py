@@ -218,7 +218,8 @@ def print_tables(folder: Path) -> None:
     runs: dict[str, list[dict]] = {}
     for path in sorted(folder.glob("*-seed*.json")):
         result = json.loads(path.read_text())
-        runs.setdefault(result["variant"], []).append(result)
+        if "variant" in result:  # (the folder also holds round 9's CIFAR-10 validation runs)
+            runs.setdefault(result["variant"], []).append(result)
     print("| run | K | validation probe | random encoder | final top-1 of 127 | nearest is the same image "
           "| nearest is the same class | seed probe |")
     print("|---|---|---|---|---|---|---|---|")
