@@ -28,7 +28,7 @@ def _params(spec, batch=3):
 
 GNN = {"kind": "gnn"}
 OPTIONS = [{}, {"probe_points": 5}, {"neuron_stats": True}, GNN, {**GNN, "probe_points": 5},
-           {**GNN, "neuron_stats": True}]
+           {**GNN, "neuron_stats": True}, {**GNN, "gated_ff": True}]
 
 
 def _name(options: dict) -> str:
@@ -117,7 +117,8 @@ def test_it_reports_the_neuron_statistics_its_forward_starts_from():
     assert model.neuron_statistics(params).shape == model._neuron_stats(inr.edge_values(spec, params)).shape
 
 
-@pytest.mark.parametrize("options", [{}, {"neuron_stats": True}, GNN, {**GNN, "neuron_stats": True}], ids=_name)
+@pytest.mark.parametrize("options", [{}, {"neuron_stats": True}, GNN, {**GNN, "neuron_stats": True},
+                                     {**GNN, "gated_ff": True}], ids=_name)
 def test_it_has_a_gradient_for_every_weight(options):
     spec = SPECS[2]
     model = _encoder(spec, **options)

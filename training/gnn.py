@@ -17,7 +17,7 @@ One layer, in words (h: a neuron's state, d_node wide; W: a weight tensor from l
   product per tensor (A: a learned map per tensor, direction and channel);
 - backward messages, layer t -> s: the same with W transposed, so inputs hear from above and outputs from below;
 - a hidden layer's mean state, mapped, reaches each of its neurons (a DeepSets term: a neuron knows its layer);
-- pre-norm residual updates: h <- h + out(m); h <- h + FFN(LN(h)).
+- pre-norm residual updates: h <- h + out(m); h <- h + FFN(LN(h)) (with `gated_ff`, a GLU-style FFN).
 
 Every operation is equivariant to permutations of a hidden layer's neurons (sums over a permuted layer, per-neuron
 maps shared within a layer); the readout pools hidden layers by mean and max (`GraphEncoder.pool_nodes`), so the
@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 import inr
-from training.graph_encoder import Block, EncoderConfig, GraphEncoder, mlp
+from training.graph_encoder import Block, EncoderConfig, GatedMLP, GraphEncoder, mlp
 
 # Edges per forward pass without autograd: this encoder keeps only weight_channels numbers per edge (the RT keeps
 # 8 * d_attn), so a CPU chunk can hold ~16x the RT's 16,384 edges and still stay in cache.
@@ -66,7 +66,7 @@ class MessageLayer(nn.Module):
         self.out = nn.Linear(dm, d)
         self.dropout = nn.Dropout(config.dropout)
         self.norm1 = nn.LayerNorm(d)
-        self.ff = mlp(d, config.d_ff, d)
+        self.ff = (GatedMLP if config.gated_ff else mlp)(d, config.d_ff, d)
 
     def forward(self, hs: list[torch.Tensor], ws: list[torch.Tensor], blocks: list[Block]) -> list[torch.Tensor]:
         """hs: per graph layer [B, n_l, d]; ws: per weight tensor [B, n_out, n_in, Fe] standardised."""
@@ -92,7 +92,7 @@ class MessageLayer(nn.Module):
 class WeightMessageGNN(GraphEncoder):
     """Permutation-invariant encoder of INR weights with weight-scaled messages: `model(graph) -> [B, feature_dim]`,
     `model.encode_params(params) -> [B, feature_dim]`. Uses EncoderConfig's d_node, layers, d_ff, d_message,
-    weight_channels, feature_dim, dropout (and the shared canonicalize / neuron_stats / probe_points)."""
+    weight_channels, gated_ff, feature_dim, dropout (and the shared canonicalize / neuron_stats / probe_points)."""
 
     inference_edges = GNN_INFERENCE_EDGES
 

@@ -43,6 +43,10 @@ class EncoderConfig:
     dropout: float = 0.0
     weight_channels: int = 4  # gnn: functions of each weight that scale its messages (the weight itself + learned)
     d_message: int = 64  # gnn: width of a message
+    # gnn: a gated feed-forward block, W_o (GELU(W_g h) * W_v h) (the GLU family, Shazeer 2020), instead of
+    # W_o GELU(W_i h): products of two projections of a neuron's state, as an MFN multiplies a filter by a linear
+    # layer's output
+    gated_ff: bool = False
     probe_points: int = 0  # > 0: add probe features at this many learned coordinates (extension, off by default)
     # Move every INR to the canonical representative of its sign/phase/scale orbit (`inr.canonicalize`) before
     # encoding: exact, weights only, and it removes the symmetries that permutation invariance leaves. On by default:
@@ -92,6 +96,19 @@ NEURON_STATS = 5  # mean, std, min, max, rms over a hidden layer (EncoderConfig.
 
 def mlp(d_in: int, d_hidden: int, d_out: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(d_in, d_hidden), nn.GELU(), nn.Linear(d_hidden, d_out))
+
+
+class GatedMLP(nn.Module):
+    """W_o (GELU(W_g x) * W_v x): a feed-forward block whose output can hold products of two projections of x."""
+
+    def __init__(self, d_in: int, d_hidden: int, d_out: int) -> None:
+        super().__init__()
+        self.gate_value = nn.Linear(d_in, 2 * d_hidden)
+        self.out = nn.Linear(d_hidden, d_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gate, value = self.gate_value(x).chunk(2, dim=-1)
+        return self.out(nn.functional.gelu(gate) * value)
 
 
 @dataclass(frozen=True)
