@@ -12,7 +12,7 @@ read). A seeded 20 % of MNIST-5k's 4,000 training images (800, all their INRs) i
 of the other 3,200 images; the linear probe trains on their seeds 0 and 1 and is scored on seeds 0 and 1 of the
 validation images, as in experiments/design.py. The supervised run trains on every training INR and is scored on
 every validation INR. The recipe is the `cpu` preset's unless a flag changes it (`--encoder KEY=VALUE`, `--steps`,
-`--temperature`, ...).
+`--temperature`, `--fit-lr`, ...).
 """
 
 from __future__ import annotations
@@ -44,13 +44,14 @@ from training.supervised import evaluate_classifier, train_supervised  # noqa: E
 PRESET = PRESETS["cpu"]
 
 
-def load_split(arch: str, cache_dir: str) -> tuple[INRDataset, INRDataset]:
-    """(training INRs, validation INRs) of MNIST-5k's training images, all seeds, fitted as the cpu preset fits."""
+def load_split(arch: str, cache_dir: str, fit_lr: float | None = None) -> tuple[INRDataset, INRDataset]:
+    """(training INRs, validation INRs) of MNIST-5k's training images, all seeds, fitted as the cpu preset fits (or
+    at learning rate `fit_lr`)."""
     images = load_images("mnist5k")
     spec = spec_for(arch, images)
-    everything = fit_inr_dataset(images, spec, PRESET.seeds_for(arch), steps=PRESET.fit_steps[arch],
-                                 lr=PRESET.fit_lr_for(arch, images.channels), anti_alias=arch == "mfn",
-                                 shared_init=False, cache_dir=cache_dir)
+    lr = PRESET.fit_lr_for(arch, images.channels) if fit_lr is None else fit_lr
+    everything = fit_inr_dataset(images, spec, PRESET.seeds_for(arch), steps=PRESET.fit_steps[arch], lr=lr,
+                                 anti_alias=arch == "mfn", shared_init=False, cache_dir=cache_dir)
     return everything.train().validation_split()
 
 
@@ -60,6 +61,7 @@ def main() -> None:
     parser.add_argument("--supervised", action="store_true", help="the supervised baseline instead of SimCLR")
     parser.add_argument("--steps", type=int, default=None, help="default: the preset's")
     parser.add_argument("--temperature", type=float, default=None)
+    parser.add_argument("--fit-lr", type=float, default=None, help="the INRs' fit learning rate (default: the preset's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--encoder", action="append", default=[], metavar="KEY=VALUE",
                         help="EncoderConfig fields over the preset's")
@@ -69,7 +71,7 @@ def main() -> None:
     args = parser.parse_args()
     apply_thread_policy(args.processes)
     t0 = time.perf_counter()
-    train, val = load_split(args.arch, args.cache_dir)
+    train, val = load_split(args.arch, args.cache_dir, args.fit_lr)
     encoder = dataclasses.replace(PRESET.encoder, **_overrides(args.encoder, EncoderConfig, "--encoder"))
     changes = {"encoder": encoder, "seed": args.seed}
     if args.steps is not None:
