@@ -61,7 +61,7 @@ def main() -> None:
     parser.add_argument("--supervised", action="store_true", help="the supervised baseline instead of SimCLR")
     parser.add_argument("--steps", type=int, default=None, help="default: the preset's")
     parser.add_argument("--temperature", type=float, default=None)
-    parser.add_argument("--fit-lr", type=float, default=None, help="the INRs' fit learning rate (default: the preset's)")
+    parser.add_argument("--fit-lr", type=float, default=None, help="the fit learning rate (default: the preset's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--encoder", action="append", default=[], metavar="KEY=VALUE",
                         help="EncoderConfig fields over the preset's")
