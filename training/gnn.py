@@ -6,9 +6,9 @@ per edge in every layer; most of its cost is there (E = 1,120 edges for a SIREN 
 and a weight only enters through that embedding. Weight-space networks that simulate the forward pass instead, where
 a neuron's message is a weighted sum of its inputs' states (the neural-functional and graph-metanetwork line: Navon
 et al. 2023, Zhou et al. 2023, Kalogeropoulos et al. 2024), keep per-edge work to a few multiply-adds per channel,
-so that the cost sits in per-neuron MLPs (dense matrix products) and a deeper network costs less than the RT's two
-layers. On the validation split of MNIST-5k it matched positive pairs and probed the class better, and ran several
-times faster (docs/RESULTS.md, "Round 10").
+so that the cost sits in per-neuron MLPs (dense matrix products): 4 layers of it train at 2.4x (SIREN) and 1.6x
+(MFN) the rate of the RT's 2 (bench.encoder). On the validation split of MNIST-5k it matched positive pairs and
+probed the class far better (docs/RESULTS.md, "Round 10").
 
 One layer, in words (h: a neuron's state, d_node wide; W: a weight tensor from layer s to layer t, standardised):
 - channels: K functions of each weight, the weight itself and K - 1 learned ones (a small MLP per tensor and layer),

@@ -80,8 +80,9 @@ PRESETS: dict[str, Preset] = {
     # INRs from 4 seeds per image (more positive pairings per image, +0.9 on validation), neurons that start from
     # their incoming and outgoing weights (EncoderConfig.neuron_stats, +2.6), and since round 10 the weight-message
     # GNN (training.gnn, 4 layers) instead of the Relational Transformer: +10.8 on validation at the same 300 steps,
-    # at about a third of the cost per step, which pays for 1,000 SimCLR and 2,000 supervised steps. Until round 10
-    # the preset ran the Relational Transformer for 300 SimCLR and 200 supervised steps (docs/RESULTS.md).
+    # at 2.4x (SIREN) and 1.6x (MFN) the RT's rate per INR (bench.encoder), which pays for 1,000 SimCLR and 2,000
+    # supervised steps. Until round 10 the preset ran the Relational Transformer for 300 SimCLR and 200 supervised
+    # steps (docs/RESULTS.md).
     "cpu": Preset(seeds_per_image={"siren": 4, "mfn": 2}, fit_steps={"siren": 300, "mfn": None},
                   fit_lr={"siren": 2e-4, "siren/colour": 1e-3, "mfn": None}, max_train_images=0, max_test_images=0,
                   encoder=EncoderConfig(kind="gnn", neuron_stats=True, layers=4), augment=inr.AugmentPolicy.none(),
