@@ -114,8 +114,7 @@ def pretrain(dataset: INRDataset, config: SimCLRConfig | None = None, *, on_step
              device: torch.device | str | None = None, checkpoint_dir=None, resume: bool = False) -> TrainResult:
     """SimCLR pretraining on the training rows of `dataset` (>= views_per_image seeds per image). Per step
     `on_step(step, metrics)` gets "loss", "lr", "top1", "top5" (positive retrieval among the 2N - 1 other views of the
-    batch's first two views);
-    returning False cancels with `training.loop.Cancelled`."""
+    batch's first two views); returning False cancels with `training.loop.Cancelled`."""
     config = config or SimCLRConfig()
     device = torch.device(device) if device is not None else inr.default_device()
     train = training_rows(dataset)
