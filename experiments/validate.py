@@ -12,7 +12,7 @@ read). A seeded 20 % of MNIST-5k's 4,000 training images (800, all their INRs) i
 of the other 3,200 images; the linear probe trains on their seeds 0 and 1 and is scored on seeds 0 and 1 of the
 validation images, as in experiments/design.py. The supervised run trains on every training INR and is scored on
 every validation INR. The recipe is the `cpu` preset's unless a flag changes it (`--encoder KEY=VALUE`, `--steps`,
-`--temperature`, `--fit-lr`, ...).
+`--temperature`, `--augment`, `--fit-lr`, `--extra-seeds`, ...).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ prepare_environment()
 
 import torch  # noqa: E402
 
+import inr  # noqa: E402
 from training.data import INRDataset, fit_inr_dataset  # noqa: E402
 from training.encoder import EncoderConfig  # noqa: E402
 from training.presets import PRESETS  # noqa: E402
@@ -44,14 +45,23 @@ from training.supervised import evaluate_classifier, train_supervised  # noqa: E
 PRESET = PRESETS["cpu"]
 
 
-def load_split(arch: str, cache_dir: str, fit_lr: float | None = None) -> tuple[INRDataset, INRDataset]:
+def load_split(arch: str, cache_dir: str, fit_lr: float | None = None,
+               extra_seeds: int = 0) -> tuple[INRDataset, INRDataset]:
     """(training INRs, validation INRs) of MNIST-5k's training images, all seeds, fitted as the cpu preset fits (or
-    at learning rate `fit_lr`)."""
+    at learning rate `fit_lr`); with `extra_seeds`, that many more INRs per image from further seeds (fitted and
+    cached on their own, so the preset's file is reused)."""
     images = load_images("mnist5k")
     spec = spec_for(arch, images)
     lr = PRESET.fit_lr_for(arch, images.channels) if fit_lr is None else fit_lr
-    everything = fit_inr_dataset(images, spec, PRESET.seeds_for(arch), steps=PRESET.fit_steps[arch], lr=lr,
-                                 anti_alias=arch == "mfn", shared_init=False, cache_dir=cache_dir)
+    seeds = PRESET.seeds_for(arch)
+    parts = [fit_inr_dataset(images, spec, list(range(first, first + count)) if first else count,
+                             steps=PRESET.fit_steps[arch], lr=lr, anti_alias=arch == "mfn", shared_init=False,
+                             cache_dir=cache_dir) for first, count in ((0, seeds), (seeds, extra_seeds)) if count]
+    everything = parts[0] if len(parts) == 1 else INRDataset(
+        spec=spec, params={k: torch.cat([p.params[k] for p in parts]) for k in parts[0].params},
+        **{name: torch.cat([getattr(p, name) for p in parts])
+           for name in ("labels", "image_index", "seed", "is_train", "psnr")},
+        class_names=parts[0].class_names, meta={"parts": [p.meta for p in parts]})
     return everything.train().validation_split()
 
 
@@ -61,19 +71,23 @@ def main() -> None:
     parser.add_argument("--supervised", action="store_true", help="the supervised baseline instead of SimCLR")
     parser.add_argument("--steps", type=int, default=None, help="default: the preset's")
     parser.add_argument("--temperature", type=float, default=None)
+    parser.add_argument("--extra-seeds", type=int, default=0, help="more INRs per image, from further seeds")
     parser.add_argument("--fit-lr", type=float, default=None, help="the fit learning rate (default: the preset's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--encoder", action="append", default=[], metavar="KEY=VALUE",
                         help="EncoderConfig fields over the preset's")
+    parser.add_argument("--augment", action="append", default=[], metavar="KEY=VALUE",
+                        help="inr.AugmentPolicy fields over the preset's (none), for SimCLR and supervised")
     parser.add_argument("--processes", type=int, default=None, help="processes sharing the cores (thread policy)")
     parser.add_argument("--cache-dir", default="runs/cache")
     parser.add_argument("--json", required=True)
     args = parser.parse_args()
     apply_thread_policy(args.processes)
     t0 = time.perf_counter()
-    train, val = load_split(args.arch, args.cache_dir, args.fit_lr)
+    train, val = load_split(args.arch, args.cache_dir, args.fit_lr, args.extra_seeds)
     encoder = dataclasses.replace(PRESET.encoder, **_overrides(args.encoder, EncoderConfig, "--encoder"))
-    changes = {"encoder": encoder, "seed": args.seed}
+    augment = dataclasses.replace(PRESET.augment, **_overrides(args.augment, inr.AugmentPolicy, "--augment"))
+    changes = {"encoder": encoder, "augment": augment, "seed": args.seed}
     if args.steps is not None:
         changes["steps"] = args.steps
     out: dict = {"arch": args.arch, "kind": "supervised" if args.supervised else "simclr"}
