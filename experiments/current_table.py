@@ -22,6 +22,9 @@ CELLS = [
                                   ("mfn-mnist5k-preset2-independent", f"round 8, {PREVIOUS}")]),
     ("SIREN", "CIFAR-10-5k", "cifar", [("siren-cifar10-preset4-independent", "round 10"),
                                        ("siren-cifar10-preset3-independent", f"round 9, {PREVIOUS}")]),
+    # 5,000 images drawn at random (class-stratified, seeded) from the 50k zip, not the folder's first 500 names per
+    # class: CIFAR-10 as a held-out image sees it (docs/RESULTS.md, "Round 10", the CIFAR-10 cells)
+    ("SIREN", "CIFAR-10, random 5k", "cifar", [("siren-cifar10rand5k-preset4-independent", "round 10")]),
     ("MFN", "CIFAR-10-5k", "cifar", [("mfn-cifar10-preset4-independent", "round 10"),
                                      ("mfn-cifar10-preset2-independent", f"round 8, {PREVIOUS}")]),
     ("SIREN", "Fashion-MNIST-5k", "fashion", [("siren-fashion5k-preset4-independent", "round 10"),
