@@ -1,7 +1,7 @@
 """SimCLR step time on a busy machine: the thread policy (training.threads) against torch's default, and a run done
 the way the web app's worker does it against `training.simclr.pretrain` in a plain process.
 
-    .venv/bin/python -m bench.train                      # 3 modes x 3 rounds, 12 steps each, beside a 2-thread job
+    .venv/bin/python -m bench.train                      # 3 modes x 5 rounds, 16 steps each, beside a 2-thread job
     .venv/bin/python -m bench.train --busy 0 --rounds 1  # on an otherwise idle machine
 
 The work: 200 digits images x 2 seeds (SIREN 2-32-32-1, fitted once and cached under .cinr-cache/), SimCLR with the
@@ -24,7 +24,10 @@ The competing job runs the whole time, in one more process:
   second training run, the web process's model API), and the policy divides the cores among N + 1 processes.
 Step times are the wall time between consecutive steps (the CLI's on_step calls; the web run's metric point
 timestamps) over steps 2..N: their median, and their mean (a stall of a few steps shows in the mean, and the mean is
-what a run's length is made of); then the median over rounds. The modes alternate within each round. Needs Redis
+what a run's length is made of); then the median over rounds, and each round's web / CLI ratio. The web run also
+prints the time its Reporter took per step (the run's result "reporting_seconds" over its steps): the part of a web
+run's step that a plain `pretrain` does not have, measured inside the run rather than as a difference of two noisy
+timings. The modes alternate within each round. Needs Redis
 (REDIS_URL, default redis://127.0.0.1:6379/0) for the web mode's live events; its keys carry a prefix of their own
 and are removed afterwards.
 """
@@ -147,7 +150,8 @@ def child_web(dataset_path: str, steps: int, batch: int, workdir: str) -> dict:
     if run.status != "succeeded":
         raise RuntimeError(f"the web run ended {run.status}: {run.error[:500]}")
     stamps = MetricPoint.objects.filter(run=run, name="loss").order_by("step").values_list("time", flat=True)
-    return {**_step_times([t.timestamp() for t in stamps]), "threads": torch.get_num_threads()}
+    return {**_step_times([t.timestamp() for t in stamps]), "threads": torch.get_num_threads(),
+            "reporting_seconds": run.result["reporting_seconds"] / steps}
 
 
 def child(args: argparse.Namespace) -> None:
@@ -204,9 +208,9 @@ def delete_redis_keys(prefix: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.train", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, default=12, help="SimCLR steps per run")
+    parser.add_argument("--steps", type=int, default=16, help="SimCLR steps per run")
     parser.add_argument("--batch", type=int, default=64, help="positive pairs per step")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of the three modes")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of the three modes")
     parser.add_argument("--busy", type=int, default=2, help="threads of the matmul competitor (0: none)")
     parser.add_argument("--competitor", choices=["matmul", "simclr"], default="matmul",
                         help="matmul: --busy threads of matrix products in every mode; simclr: a second SimCLR run "
@@ -249,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         time.sleep(2.0)
     results: dict[str, list[float]] = {m: [] for m in modes}
     means: dict[str, list[float]] = {m: [] for m in modes}
+    reporting_ms: dict[str, list[float]] = {m: [] for m in modes}
     try:
         with tempfile.TemporaryDirectory(prefix="cinr-bench-train-") as workdir:
             dataset = Path(workdir) / "inrs.safetensors"
@@ -258,8 +263,12 @@ def main(argv: list[str] | None = None) -> int:
                     out = run_mode(mode, dataset, args, workdir)
                     results[mode].append(out["step_seconds"])
                     means[mode].append(out["mean_step_seconds"])
+                    reporting = ""
+                    if "reporting_seconds" in out:
+                        reporting_ms[mode].append(1000 * out["reporting_seconds"])
+                        reporting = f"   of which the Reporter {1000 * out['reporting_seconds']:.1f} ms"
                     print(f"[{r + 1}] {mode:12s} {out['step_seconds']:7.3f} s/step "
-                          f"(mean {out['mean_step_seconds']:.3f})   torch threads {out['threads']}   "
+                          f"(mean {out['mean_step_seconds']:.3f}){reporting}   torch threads {out['threads']}   "
                           f"load average {load_average()}", flush=True)
     finally:
         if busy is not None:
@@ -278,8 +287,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"web run under the policy vs pretrain with torch's default: "
               f"{median['cli-default'] / median['web-policy']:.2f}x faster")
     if "cli-policy" in median and "web-policy" in median:
+        # Each round's two runs are neighbours in time, so their ratio sees the same load; the spread over rounds
+        # says how far one round's ratio can be trusted.
+        paired = sorted(w / c for w, c in zip(results["web-policy"], results["cli-policy"], strict=True))
         print(f"web run / pretrain, same policy: {median['web-policy'] / median['cli-policy']:.3f} "
-              f"(target <= 1.10)")
+              f"(target <= 1.10); per round {', '.join(f'{p:.3f}' for p in paired)}")
+        share = statistics.median(reporting_ms["web-policy"]) / (1000 * median["web-policy"])
+        print(f"the web run's Reporter (metric writes, live events, heartbeats, cancel checks): "
+              f"{statistics.median(reporting_ms['web-policy']):.1f} ms/step, {100 * share:.1f} % of its step")
     print(f"{describe_machine()} at the end")
     return 0
 

@@ -1,10 +1,13 @@
 """Live events from workers to browsers: channel-layer `group_send` to the groups `run-<id>` and `inrset-<id>`.
 
-Message: {"type": "live.event", "event": {...}} with event one of
+Message: {"type": "live.events", "events": [{...}, ...]}, the events of one `publish` call in order, each one of
     {"kind": "metric", "run": id, "step": int, "name": str, "value": float, "time": iso}
     {"kind": "status", "run": id, "status": str, "progress": float, "error": str}
     {"kind": "progress", "inrset": id, "progress": float, "done": int, "total": int, "psnr_mean": float}
-web-api's consumers relay them to websockets as JSON.
+web-api's consumers relay each event to the websocket as one JSON frame. One message per publish, not per event:
+a Reporter's flush carries every metric point since the last one, and one message costs one channel-layer
+group_send (a few Redis round trips) however many points it holds; it also keeps a flush of many points from
+filling a browser's channel (channels_redis drops messages past a channel's capacity, 100 by default).
 
 Why a dedicated event loop: Celery runs tasks in plain threads without an event loop. `async_to_sync` would spin up
 a new loop per call, and channels_redis keeps its Redis connections per loop, so connections bound to dead loops
@@ -59,9 +62,8 @@ class _Publisher:
         groups = list(groups)
 
         async def send_all() -> None:
-            for event in events:
-                for group in groups:
-                    await layer.group_send(group, {"type": "live.event", "event": event})
+            for group in groups:
+                await layer.group_send(group, {"type": "live.events", "events": events})
 
         try:
             asyncio.run_coroutine_threadsafe(send_all(), loop).result(SEND_TIMEOUT_S)

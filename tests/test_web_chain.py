@@ -40,6 +40,7 @@ def test_the_fit_pretrain_probe_embedding_chain(celery_worker, tiny_digits_datas
     assert {"loss", "lr", "top1", "top5"} <= names
     assert MetricPoint.objects.filter(run=simclr, name="loss").count() == 6
     assert simclr.result["steps"] == 6 and simclr.result["feature_dim"] == 16
+    assert 0 < simclr.result["reporting_seconds"] < simclr.result["seconds"]  # the Reporter's share of the run
     encoder, head = load_encoder(simclr.artifact("checkpoint"))
     assert head is None and encoder.spec == SPEC
     inrset.refresh_from_db()

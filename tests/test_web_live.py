@@ -36,16 +36,18 @@ def test_a_fit_publishes_metrics_progress_and_status(celery_worker, tiny_digits_
         inrset, run_id = await sync_to_async(start_tiny_fit)(tiny_digits_dataset)
         await layer.group_add(live.run_group(run_id), channel)
         await layer.group_add(live.inrset_group(inrset.pk), channel)
-        events = []
+        events, sizes = [], []
         async with asyncio.timeout(90):
             while True:
                 message = await layer.receive(channel)
-                assert message["type"] == "live.event"
-                events.append(message["event"])
+                assert message["type"] == "live.events" and message["events"]
+                events.extend(message["events"])
+                sizes.append(len(message["events"]))
                 if events[-1]["kind"] == "status" and events[-1]["status"] in ("succeeded", "failed"):
-                    return run_id, inrset.pk, events
+                    return run_id, inrset.pk, events, sizes
 
-    run_id, inrset_id, events = asyncio.run(follow())
+    run_id, inrset_id, events, sizes = asyncio.run(follow())
+    assert max(sizes) > 1  # a flush's points and status travel as one message
     run = Run.objects.get(pk=run_id)
     assert run.status == "succeeded", run.error
     kinds = {e["kind"] for e in events}

@@ -76,7 +76,7 @@ def test_it_refuses_anonymous_and_unknown_ids(normal_user):
 
 
 def test_it_sends_history_then_relays_published_events(normal_user):
-    """Points already stored come as the history; an event published afterwards arrives live, as-is."""
+    """Points already stored come as the history; events published afterwards arrive live, as-is."""
     from django.utils import timezone
 
     from cinr_web import live
@@ -93,9 +93,10 @@ def test_it_sends_history_then_relays_published_events(normal_user):
         assert history["kind"] == "history" and history["status"] == "running" and history["progress"] == 0.25
         assert [(p["step"], p["name"], p["value"]) for p in history["points"]] == [(1, "loss", 2.5)]
         # live.publish runs on its own loop and thread, like a Celery task's callback
-        event = live.metric_event(run.pk, 2, "loss", 2.25)
-        assert await asyncio.to_thread(live.publish, [live.run_group(run.pk)], [event])
-        assert await communicator.receive_json_from(timeout=10) == event
+        events = [live.metric_event(run.pk, 2, "loss", 2.25), live.metric_event(run.pk, 3, "loss", 2.0)]
+        assert await asyncio.to_thread(live.publish, [live.run_group(run.pk)], events)
+        # one channel-layer message, relayed as one frame per event, in order
+        assert [await communicator.receive_json_from(timeout=10) for _ in events] == events
         await communicator.send_json_to({"hello": 1})
         assert (await communicator.receive_json_from(timeout=10))["kind"] == "error"
         await communicator.disconnect()

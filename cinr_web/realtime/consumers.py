@@ -1,9 +1,9 @@
 """WebSocket consumers: the history of a run (or an INR set's fit) on connect, then its live events.
 
-Workers publish `{"type": "live.event", "event": {...}}` to the groups `run-<id>` / `inrset-<id>` through the Redis
-channel layer (cinr_web/live.py). A consumer joins its group BEFORE it reads the history, so no event published while
-the history is read is lost; an event may then arrive twice (in the history and live): clients key points by
-(run, name, step).
+Workers publish `{"type": "live.events", "events": [{...}, ...]}` to the groups `run-<id>` / `inrset-<id>` through
+the Redis channel layer (cinr_web/live.py). A consumer joins its group BEFORE it reads the history, so no event
+published while the history is read is lost; an event may then arrive twice (in the history and live): clients key
+points by (run, name, step).
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def inrset_history(inrset_id: int) -> dict | None:
 
 
 class _LiveConsumer(AsyncJsonWebsocketConsumer):
-    """Authenticated; joins `<prefix>-<id>`, sends the history, then relays every live event as-is."""
+    """Authenticated; joins `<prefix>-<id>`, sends the history, then relays every live event as-is, one frame each."""
 
     prefix = ""
 
@@ -86,8 +86,9 @@ class _LiveConsumer(AsyncJsonWebsocketConsumer):
         # Read-only stream: a client message gets a short error, never an exception that drops the socket.
         await self.send_json({"kind": "error", "error": "this stream is read-only"})
 
-    async def live_event(self, message: dict) -> None:
-        await self.send_json(message["event"])
+    async def live_events(self, message: dict) -> None:
+        for event in message["events"]:
+            await self.send_json(event)
 
 
 class RunConsumer(_LiveConsumer):

@@ -54,6 +54,7 @@ class Reporter:
         self._last_flush = time.monotonic()
         self._last_cancel_check = -math.inf
         self._cancelled = False
+        self.seconds = 0.0  # spent in step(): metric writes, live events, heartbeats, cancel checks
 
     # -- what training calls ----------------------------------------------------------------------------------------
     def metrics(self, step: int, values: dict) -> None:
@@ -82,11 +83,16 @@ class Reporter:
         return not self.cancelled()
 
     def step(self, step: int, values: dict, fraction: float | None = None) -> bool:
-        """metrics + progress + tick in one call: the shape of training's on_step(step, metrics) -> bool."""
-        self.metrics(step, values)
-        if fraction is not None:
-            self.progress(fraction)
-        return self.tick()
+        """metrics + progress + tick in one call: the shape of training's on_step(step, metrics) -> bool. The time
+        it takes adds up in `seconds`: what reporting cost the run (bench.train prints it per step)."""
+        started = time.perf_counter()
+        try:
+            self.metrics(step, values)
+            if fraction is not None:
+                self.progress(fraction)
+            return self.tick()
+        finally:
+            self.seconds += time.perf_counter() - started
 
     def check(self) -> None:
         """Raises RunCancelled / RunTimeLimit between phases of work that has no step callback."""
@@ -106,9 +112,10 @@ class Reporter:
         points, self._points = self._points, []
         self._steps_since_flush = 0
         self._last_flush = time.monotonic()
-        if points:
-            MetricPoint.objects.bulk_create(points, batch_size=1000)
-        self.write_progress()
+        with transaction.atomic():  # one commit for the points and the heartbeat
+            if points:
+                MetricPoint.objects.bulk_create(points, batch_size=1000)
+            self.write_progress()
         if points:
             # The run's progress rides along with its points, so pages follow training without polling.
             live.publish([live.run_group(self.run.pk)],
