@@ -22,6 +22,10 @@ The competing job runs the whole time, in one more process:
   first, as on a machine that runs the Procfile's worker and cpuworker. It is the case the policy is for: two
   processes whose OpenMP threads outnumber the cores. `--competitors N`: N such runs (a busier machine: a fit, a
   second training run, the web process's model API), and the policy divides the cores among N + 1 processes.
+  `--side-by-side`: cli-policy and web-policy run at the same time, each the other's competitor, beside N - 1 more
+  (the same N + 1 processes): with three 1-thread processes on two cores, whichever the scheduler leaves a core to
+  itself steps up to a third faster, so two runs made one after the other differ by that much by luck; run together
+  they share the luck.
 Step times are the wall time between consecutive steps (the CLI's on_step calls; the web run's metric point
 timestamps) over steps 2..N: their median, and their mean (a stall of a few steps shows in the mean, and the mean is
 what a run's length is made of); then the median over rounds, and each round's web / CLI ratio. The web run also
@@ -103,6 +107,14 @@ def competing_simclr(dataset_path: str, batch: int) -> None:
     pretrain(INRDataset.load(dataset_path), SimCLRConfig.from_dict(simclr_config(10**9, batch)), device="cpu")
 
 
+def wait_for_start() -> None:
+    """With --side-by-side, a child says it is set up and waits for the parent's word, so that both children's
+    steps run at the same time."""
+    if os.environ.get("CINR_BENCH_SIDE_BY_SIDE"):
+        print("ready", flush=True)
+        sys.stdin.readline()
+
+
 def child_cli(dataset_path: str, steps: int, batch: int) -> dict:
     import torch
 
@@ -112,6 +124,7 @@ def child_cli(dataset_path: str, steps: int, batch: int) -> dict:
     dataset = INRDataset.load(dataset_path)
     times: list[float] = []
     config = SimCLRConfig.from_dict(simclr_config(steps, batch))
+    wait_for_start()
     pretrain(dataset, config, device="cpu", on_step=lambda step, metrics: times.append(time.perf_counter()))
     return {**_step_times(times), "threads": torch.get_num_threads()}
 
@@ -145,6 +158,7 @@ def child_web(dataset_path: str, steps: int, batch: int, workdir: str) -> dict:
     inrset.save(update_fields=["weights"])
     run = Run.objects.create(kind=Run.Kind.SIMCLR, inrset=inrset,
                              config=normalise_config("simclr", simclr_config(steps, batch), inrset=inrset))
+    wait_for_start()
     train(run.pk)  # the task's body, as the worker runs it
     run.refresh_from_db()
     if run.status != "succeeded":
@@ -194,6 +208,42 @@ def run_mode(mode: str, dataset: Path, args: argparse.Namespace, workdir: str) -
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def run_side_by_side(dataset: Path, args: argparse.Namespace, workdir: str) -> dict[str, dict]:
+    """cli-policy and web-policy at the same time, each the other's competing job, beside --competitors - 1 more
+    SimCLR runs under the policy: both see the same load at the same moments, so their ratio is not at the mercy of
+    which of them the scheduler favoured in its turn."""
+    env = {**mode_environment("cli-policy", args), "CINR_BENCH_SIDE_BY_SIDE": "1"}
+    competitors = [subprocess.Popen([sys.executable, "-m", "bench.train", "--competitor-child", str(dataset),
+                                     "--batch", str(args.batch)], cwd=ROOT, env=env)
+                   for _ in range(args.competitors - 1)]
+    children = {mode: subprocess.Popen([sys.executable, "-m", "bench.train", "--child", mode, "--dataset",
+                                        str(dataset), "--steps", str(args.steps), "--batch", str(args.batch),
+                                        "--workdir", workdir], cwd=ROOT, env=env, stdin=subprocess.PIPE,
+                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                for mode in ("cli-policy", "web-policy")}
+    try:
+        for mode, child in children.items():
+            line = "start"
+            while line and line.strip() != "ready":  # log lines may come first
+                line = child.stdout.readline()
+            if not line:
+                raise SystemExit(f"{mode} failed before its first step:\n{child.stderr.read()[-3000:]}")
+        for child in children.values():
+            child.stdin.write("go\n")
+            child.stdin.flush()
+        out = {}
+        for mode, child in children.items():
+            stdout, stderr = child.communicate(timeout=3600)
+            if child.returncode != 0:
+                raise SystemExit(f"{mode} failed:\n{stderr[-3000:]}")
+            out[mode] = json.loads(stdout.strip().splitlines()[-1])
+        return out
+    finally:
+        for process in [*competitors, *children.values()]:
+            process.kill()
+            process.wait()
+
+
 def delete_redis_keys(prefix: str) -> None:
     try:
         import redis
@@ -221,6 +271,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="CINR_TORCH_PROCESSES of the policy modes (default: the run and its competing jobs, "
                              "--competitors + 1 with --competitor simclr, else 2)")
     parser.add_argument("--modes", default=",".join(MODES))
+    parser.add_argument("--side-by-side", action="store_true",
+                        help="with --competitor simclr: run cli-policy and web-policy at the same time, each the "
+                             "other's competitor, beside --competitors - 1 more (cli-default runs as before)")
     parser.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)
     parser.add_argument("--busy-child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--competitor-child", help=argparse.SUPPRESS)
@@ -239,11 +292,15 @@ def main(argv: list[str] | None = None) -> int:
     modes = [m for m in args.modes.split(",") if m]
     if not modes or set(modes) - set(MODES) or args.steps < 3 or args.rounds < 1 or args.competitors < 1:
         parser.error(f"--modes from {MODES}, --steps >= 3, --rounds >= 1, --competitors >= 1")
+    if args.side_by_side and args.competitor != "simclr":
+        parser.error("--side-by-side needs --competitor simclr (the two runs are SimCLR competitors of each other)")
     if args.processes is None:
         args.processes = args.competitors + 1 if args.competitor == "simclr" else 2
     print(describe_machine())
     competing = (f"{args.competitors} more SimCLR run(s), same threads as the mode" if args.competitor == "simclr"
                  else f"{args.busy} threads of matmul")
+    if args.side_by_side:
+        competing += "; cli-policy and web-policy side by side (each the other's competitor)"
     print(f"SimCLR, {IMAGES} digits images x {SEEDS} seeds (SIREN 2-32-32-1), the cpu preset's encoder, "
           f"batch {args.batch} pairs, {args.steps} steps per run; competing job: {competing}; policy: "
           f"CINR_TORCH_PROCESSES={args.processes}")
@@ -258,9 +315,11 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="cinr-bench-train-") as workdir:
             dataset = Path(workdir) / "inrs.safetensors"
             fit_inr_dataset_once().save(dataset)
+            paired = args.side_by_side and {"cli-policy", "web-policy"} <= set(modes)
             for r in range(args.rounds):
+                together = run_side_by_side(dataset, args, workdir) if paired else {}
                 for mode in modes:
-                    out = run_mode(mode, dataset, args, workdir)
+                    out = together.get(mode) or run_mode(mode, dataset, args, workdir)
                     results[mode].append(out["step_seconds"])
                     means[mode].append(out["mean_step_seconds"])
                     reporting = ""
