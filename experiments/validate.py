@@ -12,7 +12,7 @@ read). A seeded 20 % of MNIST-5k's 4,000 training images (800, all their INRs) i
 of the other 3,200 images; the linear probe trains on their seeds 0 and 1 and is scored on seeds 0 and 1 of the
 validation images, as in experiments/design.py. The supervised run trains on every training INR and is scored on
 every validation INR. The recipe is the `cpu` preset's unless a flag changes it (`--encoder KEY=VALUE`, `--steps`,
-`--temperature`, `--augment`, `--fit-lr`, `--extra-seeds`, ...).
+`--temperature`, `--augment`, `--fit-lr`, `--extra-seeds`, `--input-scale`, ...).
 """
 
 from __future__ import annotations
@@ -45,13 +45,18 @@ from training.supervised import evaluate_classifier, train_supervised  # noqa: E
 PRESET = PRESETS["cpu"]
 
 
-def load_split(arch: str, cache_dir: str, fit_lr: float | None = None,
-               extra_seeds: int = 0) -> tuple[INRDataset, INRDataset]:
+def load_split(arch: str, cache_dir: str, fit_lr: float | None = None, extra_seeds: int = 0,
+               input_scale: float | None = None) -> tuple[INRDataset, INRDataset]:
     """(training INRs, validation INRs) of MNIST-5k's training images, all seeds, fitted as the cpu preset fits (or
-    at learning rate `fit_lr`); with `extra_seeds`, that many more INRs per image from further seeds (fitted and
-    cached on their own, so the preset's file is reused)."""
+    at learning rate `fit_lr`; MFN: with filters of `input_scale` radians per pixel instead of the paper's); with
+    `extra_seeds`, that many more INRs per image from further seeds (fitted and cached on their own, so the preset's
+    file is reused)."""
     images = load_images("mnist5k")
-    spec = spec_for(arch, images)
+    spec = spec_for(arch, images, PRESET)
+    if input_scale is not None:
+        if arch != "mfn":
+            raise SystemExit("--input-scale is an MFN setting")
+        spec = dataclasses.replace(spec, input_scale=float(input_scale))
     lr = PRESET.fit_lr_for(arch, images.channels) if fit_lr is None else fit_lr
     seeds = PRESET.seeds_for(arch)
     parts = [fit_inr_dataset(images, spec, list(range(first, first + count)) if first else count,
@@ -73,6 +78,8 @@ def main() -> None:
     parser.add_argument("--temperature", type=float, default=None)
     parser.add_argument("--extra-seeds", type=int, default=0, help="more INRs per image, from further seeds")
     parser.add_argument("--fit-lr", type=float, default=None, help="the fit learning rate (default: the preset's)")
+    parser.add_argument("--input-scale", type=float, default=None,
+                        help="MFN: the filters' initial frequency scale, radians per pixel (default: the paper's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--encoder", action="append", default=[], metavar="KEY=VALUE",
                         help="EncoderConfig fields over the preset's")
@@ -84,7 +91,7 @@ def main() -> None:
     args = parser.parse_args()
     apply_thread_policy(args.processes)
     t0 = time.perf_counter()
-    train, val = load_split(args.arch, args.cache_dir, args.fit_lr, args.extra_seeds)
+    train, val = load_split(args.arch, args.cache_dir, args.fit_lr, args.extra_seeds, args.input_scale)
     encoder = dataclasses.replace(PRESET.encoder, **_overrides(args.encoder, EncoderConfig, "--encoder"))
     augment = dataclasses.replace(PRESET.augment, **_overrides(args.augment, inr.AugmentPolicy, "--augment"))
     changes = {"encoder": encoder, "augment": augment, "seed": args.seed}

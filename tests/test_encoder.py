@@ -28,7 +28,7 @@ def _params(spec, batch=3):
 
 GNN = {"kind": "gnn"}
 OPTIONS = [{}, {"probe_points": 5}, {"neuron_stats": True}, GNN, {**GNN, "probe_points": 5},
-           {**GNN, "neuron_stats": True}, {**GNN, "gated_ff": True}]
+           {**GNN, "neuron_stats": True}, {**GNN, "gated_ff": True}, {**GNN, "multiplicative": True}]
 
 
 def _name(options: dict) -> str:
@@ -118,7 +118,7 @@ def test_it_reports_the_neuron_statistics_its_forward_starts_from():
 
 
 @pytest.mark.parametrize("options", [{}, {"neuron_stats": True}, GNN, {**GNN, "neuron_stats": True},
-                                     {**GNN, "gated_ff": True}], ids=_name)
+                                     {**GNN, "gated_ff": True}, {**GNN, "multiplicative": True}], ids=_name)
 def test_it_has_a_gradient_for_every_weight(options):
     spec = SPECS[2]
     model = _encoder(spec, **options)
@@ -149,3 +149,18 @@ def test_the_gnn_message_is_the_weighted_sum_of_the_senders_states():
                 for k in range(4):
                     expected[b, o] += w[b, o, i, k] * s[b, i, k]
     torch.testing.assert_close(scaled_sum(w, s), expected / 5 ** 0.5)
+
+
+@pytest.mark.parametrize("spec", [SPECS[0], SPECS[2]], ids=lambda s: s.arch)
+def test_the_multiplicative_gnn_hears_the_product_of_an_mfn_layers_two_messages_and_leaves_siren_alone(spec):
+    model = _encoder(spec, **GNN, multiplicative=True)
+    params = _params(spec)
+    with torch.no_grad():
+        before = model.encode_params(params)
+        for layer in model.layers:
+            layer.product.weight.zero_()
+        after = model.encode_params(params)
+    if spec.arch == "mfn":  # hidden layers >= 1 hear their filter and the linear layer below: the product is used
+        assert (before - after).abs().max() > 1e-3
+    else:  # every SIREN layer hears one tensor forward: nothing to multiply
+        torch.testing.assert_close(before, after)

@@ -17,6 +17,8 @@ One layer, in words (h: a neuron's state, d_node wide; W: a weight tensor from l
   product per tensor (A: a learned map per tensor, direction and channel);
 - backward messages, layer t -> s: the same with W transposed, so inputs hear from above and outputs from below;
 - a hidden layer's mean state, mapped, reaches each of its neurons (a DeepSets term: a neuron knows its layer);
+- with `multiplicative` (MFN): a hidden layer that hears forward messages along two tensors (its filter's
+  frequencies, the linear layer below) also hears their elementwise product, mapped, as an MFN multiplies the two;
 - pre-norm residual updates: h <- h + out(m); h <- h + FFN(LN(h)) (with `gated_ff`, a GLU-style FFN).
 
 Every operation is equivariant to permutations of a hidden layer's neurons (sums over a permuted layer, per-neuron
@@ -63,6 +65,7 @@ class MessageLayer(nn.Module):
         self.send_forward = nn.ModuleList([nn.Linear(d, k * dm, bias=False) for _ in blocks])
         self.send_backward = nn.ModuleList([nn.Linear(d, k * dm, bias=False) for _ in blocks])
         self.layer_mean = nn.Linear(d, dm, bias=False)
+        self.product = nn.Linear(dm, dm, bias=False) if config.multiplicative else None
         self.out = nn.Linear(dm, d)
         self.dropout = nn.Dropout(config.dropout)
         self.norm1 = nn.LayerNorm(d)
@@ -73,6 +76,8 @@ class MessageLayer(nn.Module):
         a = [self.norm0(h) for h in hs]
         messages: list[torch.Tensor | None] = [None] * len(hs)
 
+        forward: list[list[torch.Tensor]] = [[] for _ in hs]  # forward messages per receiving layer
+
         def receive(layer: int, m: torch.Tensor) -> None:
             messages[layer] = m if messages[layer] is None else messages[layer] + m
 
@@ -80,11 +85,14 @@ class MessageLayer(nn.Module):
             phi = w if self.weight_fns is None else torch.cat([w, self.weight_fns[j](w)], dim=-1)  # [B, o, i, K]
             k, dm = self.channels, self.d_message
             sent_up = self.send_forward[j](a[blk.src]).unflatten(-1, (k, dm))  # [B, i, K, dm]
-            receive(blk.dst, scaled_sum(phi, sent_up))  # [B, o, dm]
+            forward[blk.dst].append(scaled_sum(phi, sent_up))  # [B, o, dm]
+            receive(blk.dst, forward[blk.dst][-1])
             sent_down = self.send_backward[j](a[blk.dst]).unflatten(-1, (k, dm))  # [B, o, K, dm]
             receive(blk.src, scaled_sum(phi.transpose(1, 2), sent_down))  # [B, i, dm]
         for layer in self.hidden_layers:
             receive(layer, self.layer_mean(a[layer].mean(1, keepdim=True)))  # [B, 1, dm], to every neuron
+            if self.product is not None and len(forward[layer]) == 2:  # filter and linear messages, multiplied
+                receive(layer, self.product(forward[layer][0] * forward[layer][1]))  # [B, n, dm]
         hs = [h + self.dropout(self.out(m)) for h, m in zip(hs, messages, strict=True)]
         return [h + self.dropout(self.ff(self.norm1(h))) for h in hs]
 
@@ -92,7 +100,8 @@ class MessageLayer(nn.Module):
 class WeightMessageGNN(GraphEncoder):
     """Permutation-invariant encoder of INR weights with weight-scaled messages: `model(graph) -> [B, feature_dim]`,
     `model.encode_params(params) -> [B, feature_dim]`. Uses EncoderConfig's d_node, layers, d_ff, d_message,
-    weight_channels, gated_ff, feature_dim, dropout (and the shared canonicalize / neuron_stats / probe_points)."""
+    weight_channels, gated_ff, multiplicative, feature_dim, dropout (and the shared canonicalize / neuron_stats /
+    probe_points)."""
 
     inference_edges = GNN_INFERENCE_EDGES
 

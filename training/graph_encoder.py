@@ -47,6 +47,10 @@ class EncoderConfig:
     # W_o GELU(W_i h): products of two projections of a neuron's state, as an MFN multiplies a filter by a linear
     # layer's output
     gated_ff: bool = False
+    # gnn: where a layer hears forward messages along two weight tensors (an MFN's hidden layers >= 1: its filter's
+    # frequencies from the input, a linear layer from the layer below), it also hears their elementwise product,
+    # as the MFN's forward pass multiplies the two, z = (W z' + b) * sin(omega x + phi). No effect on SIREN.
+    multiplicative: bool = False
     probe_points: int = 0  # > 0: add probe features at this many learned coordinates (extension, off by default)
     # Move every INR to the canonical representative of its sign/phase/scale orbit (`inr.canonicalize`) before
     # encoding: exact, weights only, and it removes the symmetries that permutation invariance leaves. On by default:

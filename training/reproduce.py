@@ -32,7 +32,7 @@ import inr  # noqa: E402
 from training.data import INRDataset, fit_inr_dataset  # noqa: E402
 from training.encoder import EncoderConfig, build_encoder  # noqa: E402
 from training.loop import OptimConfig, seed_everything  # noqa: E402
-from training.presets import PRESETS, Preset  # noqa: E402
+from training.presets import PRESETS, Preset, field_spec  # noqa: E402
 from training.probe import extract_features, linear_probe, raw_weight_features  # noqa: E402
 from training.simclr import OBJECTIVES, pretrain  # noqa: E402
 from training.sources import ImageSet, load_images  # noqa: E402
@@ -70,11 +70,10 @@ def _all_as(images: ImageSet, train: bool) -> ImageSet:
                     test_index=nothing if train else everything, meta=dict(images.meta))
 
 
-def spec_for(arch: str, images: ImageSet) -> inr.FieldSpec:
-    """The paper's Table 1 architectures (MFN input_scale 3.46 for RGB/CIFAR, 3.03 otherwise)."""
-    if arch == "siren":
-        return inr.FieldSpec.siren(out_dim=images.channels)
-    return inr.FieldSpec.mfn(out_dim=images.channels, input_scale=3.46 if images.channels == 3 else 3.03)
+def spec_for(arch: str, images: ImageSet, preset: Preset | None = None) -> inr.FieldSpec:
+    """The paper's Table 1 architectures for `images`, with `preset`'s MFN input_scale (default: the paper's, 3.46
+    for RGB/CIFAR, 3.03 otherwise)."""
+    return preset.spec(arch, images.channels) if preset else field_spec(arch, images.channels)
 
 
 def fit_datasets(args, preset: Preset, log) -> tuple[INRDataset, INRDataset, inr.FieldSpec]:
@@ -89,7 +88,7 @@ def fit_datasets(args, preset: Preset, log) -> tuple[INRDataset, INRDataset, inr
         sources = [train_images, test_images]
     else:
         sources = [_cap(images, max_train, max_test)]
-    spec = spec_for(args.arch, images)
+    spec = spec_for(args.arch, images, preset)
     anti_alias = args.arch == "mfn"
     seeds_per_image = _given(args.seeds_per_image, preset.seeds_for(args.arch))
     fitted = []
