@@ -71,6 +71,18 @@ def test_it_starts_fits_for_staff_only(tiny_digits_dataset, normal_user, staff_u
     assert run.kind == "fit" and run.inrset_id == created.pk and run.created_by == staff_user
 
 
+@pytest.mark.parametrize("spec, input_scale", [({"arch": "mfn", "hidden": 8}, 1.5),
+                                                ({"arch": "mfn", "hidden": 8, "input_scale": 3.03}, 3.03)])
+def test_it_gives_an_mfn_without_an_input_scale_the_services_default(tiny_digits_dataset, staff_user, spec,
+                                                                     input_scale):
+    # the preset's MFN for grey images (training.presets, "cpu"), as the admin's form and the fit command give it;
+    # a scale the request names is kept
+    body = {"dataset": tiny_digits_dataset.pk, "spec": spec, "seeds_per_image": 2, "fit_config": {"steps": 10}}
+    response = client_for(staff_user).post("/api/inrsets/", body, format="json")
+    assert response.status_code == 201, response.content
+    assert INRSet.objects.get(pk=response.json()["id"]).spec["input_scale"] == input_scale
+
+
 @pytest.mark.parametrize("change, field", [
     ({"dataset": 999999}, "dataset"),
     ({"spec": {"arch": "resnet"}}, "spec"),

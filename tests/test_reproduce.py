@@ -148,3 +148,14 @@ def test_it_caps_the_images_from_the_command_line(tmp_path):
     assert result["config"]["max_train_images"] == 20 and result["config"]["max_test_images"] == 10
     with pytest.raises(SystemExit):
         main(["--dataset", "digits", "--arch", "siren", "--max-train-images", "-1"])
+
+
+def test_it_fits_mfns_of_grey_images_at_the_presets_input_scale_and_colour_ones_at_the_papers():
+    from training.presets import PRESETS
+    from training.reproduce import spec_for
+
+    grey = load_builtin("digits")
+    assert spec_for("mfn", grey, PRESETS["cpu"]).input_scale == 1.5
+    assert spec_for("mfn", grey).input_scale == 3.03  # no preset: the paper's Table 1
+    assert PRESETS["cpu"].spec("mfn", 3).input_scale == 3.46 and PRESETS["full"].spec("mfn", 1).input_scale == 3.03
+    assert spec_for("siren", grey, PRESETS["cpu"]) == inr.FieldSpec.siren()

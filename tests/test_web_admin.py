@@ -43,7 +43,7 @@ def test_the_fit_action_asks_for_settings_then_starts_a_fit(admin_client, tiny_d
                                        "chunk_images": 16})
     assert response.status_code == 302
     inrset = INRSet.objects.get()
-    assert inrset.spec == FieldSpec.mfn(hidden=8, filters=2).to_dict()
+    assert inrset.spec == FieldSpec.mfn(hidden=8, filters=2, input_scale=1.5).to_dict()  # the preset's, grey images
     assert inrset.fit_config["steps"] == 7 and inrset.seeds_per_image == 2
     assert inrset.fit_run.chunks.count() == 3
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -12,7 +15,7 @@ from cinr_web.bounds import check_json_depth, spec_limits
 from cinr_web.datasets.models import Image, ImageDataset
 from cinr_web.inrsets.models import INRSet
 from cinr_web.runs.defaults import FIT as FIT_DEFAULTS
-from cinr_web.runs.defaults import SHARED_INIT_HELP
+from cinr_web.runs.defaults import SHARED_INIT_HELP, fit_spec
 from cinr_web.runs.exports import ARTIFACT_FILES, run_files
 from cinr_web.runs.models import Artifact, MetricPoint, Run
 from inr.io import spec_from_dict
@@ -150,7 +153,8 @@ class INRSetSerializer(serializers.ModelSerializer):
 
 class INRSetCreateSerializer(serializers.Serializer):
     dataset = serializers.PrimaryKeyRelatedField(queryset=ImageDataset.objects.all())
-    spec = SpecField(help_text="inr.FieldSpec as a dict, e.g. {\"arch\": \"siren\", \"hidden\": 32, \"layers\": 3}.")
+    spec = SpecField(help_text="inr.FieldSpec as a dict, e.g. {\"arch\": \"siren\", \"hidden\": 32, \"layers\": 3}; "
+                               "an MFN without input_scale gets the service's (1.5 for grey images, 3.46 for colour).")
     fit_config = FitConfigSerializer(required=False)
     seeds_per_image = serializers.IntegerField(min_value=1, max_value=64, default=FIT_DEFAULTS["seeds_per_image"])
     name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
@@ -161,7 +165,21 @@ class INRSetCreateSerializer(serializers.Serializer):
         if spec.out_dim != dataset.channels:
             raise serializers.ValidationError(
                 {"spec": f"out_dim {spec.out_dim} does not match the dataset's {dataset.channels} channel(s)"})
+        if spec.arch == "mfn" and "input_scale" not in self._given_spec():
+            # left out: the service's MFN for the dataset's images, as the admin's form and the fit command give it
+            scale = fit_spec("mfn", dataset.channels).input_scale
+            attrs["spec"] = dataclasses.replace(spec, input_scale=scale).to_dict()
         return attrs
+
+    def _given_spec(self) -> dict:
+        """The spec as the request gave it (an object, or JSON text in a form post), before defaults filled it."""
+        given = self.initial_data.get("spec") if hasattr(self.initial_data, "get") else None
+        if isinstance(given, str):
+            try:
+                given = json.loads(given)
+            except ValueError:
+                given = None
+        return given if isinstance(given, dict) else {}
 
 
 class INRSummarySerializer(serializers.Serializer):

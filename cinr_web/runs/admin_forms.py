@@ -10,6 +10,7 @@ from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 
 from cinr_web.runs.defaults import FIT, SHARED_INIT_HELP, SHARED_INIT_LABEL
+from cinr_web.runs.defaults import fit_spec as default_fit_spec
 from inr import FieldSpec
 
 
@@ -58,10 +59,11 @@ class FitForm(forms.Form):
 
 
 def fit_spec(data: dict, channels: int) -> FieldSpec:
-    """The FieldSpec a FitForm's cleaned data describes, for images with `channels` channels."""
+    """The FieldSpec a FitForm's cleaned data describes, for images with `channels` channels (the preset's, the
+    form's sizes over it)."""
     if data["arch"] == "siren":
-        return FieldSpec.siren(out_dim=channels, hidden=data["hidden"], layers=max(2, data["depth"]))
-    return FieldSpec.mfn(out_dim=channels, hidden=data["hidden"], filters=data["depth"])
+        return default_fit_spec("siren", channels, hidden=data["hidden"], layers=max(2, data["depth"]))
+    return default_fit_spec("mfn", channels, hidden=data["hidden"], filters=data["depth"])
 
 
 def fit_settings(data: dict) -> dict:

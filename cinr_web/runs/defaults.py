@@ -7,7 +7,9 @@ A setting a user leaves out gets the value below, whichever door the run came in
 from __future__ import annotations
 
 import copy
+import dataclasses
 
+from inr import FieldSpec
 from training.presets import PRESETS as LIBRARY_PRESETS
 
 # The `cpu` preset of training.reproduce (training.presets) is the service's recipe: chosen on a validation split
@@ -74,6 +76,14 @@ def fit_defaults(arch: str, channels: int) -> dict:
     if arch not in CPU_PRESET.fit_steps:
         return {"steps": None, "lr": None}
     return {"steps": CPU_PRESET.fit_steps[arch], "lr": CPU_PRESET.fit_lr_for(arch, channels)}
+
+
+def fit_spec(arch: str, channels: int, **sizes: int | None) -> FieldSpec:
+    """The architecture a new fit of `arch` to images of `channels` channels gets: the preset's (the paper's sizes;
+    MFN filters of grey images at 1.5 rad/pixel, half the paper's 3.03, colour at its 3.46), with the sizes a user
+    gave (FieldSpec fields such as hidden, layers, filters; None: the default) over it."""
+    given = {name: value for name, value in sizes.items() if value is not None}
+    return dataclasses.replace(CPU_PRESET.spec(arch, channels), **given)
 
 
 def merged(defaults: dict, config: dict) -> dict:

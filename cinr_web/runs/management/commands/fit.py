@@ -2,8 +2,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from cinr_web.datasets.models import ImageDataset
 from cinr_web.inrsets.services import start_fit
+from cinr_web.runs.defaults import fit_spec
 from cinr_web.runs.management.commands._common import wait
-from inr import FieldSpec
 
 
 class Command(BaseCommand):
@@ -31,11 +31,8 @@ class Command(BaseCommand):
         dataset = dataset or ImageDataset.objects.filter(name=key).first()
         if dataset is None:
             raise CommandError(f"no dataset {key!r}")
-        size = {k: v for k, v in (("hidden", o["hidden"]),) if v is not None}
-        if o["arch"] == "siren":
-            spec = FieldSpec.siren(out_dim=dataset.channels, layers=o["depth"] or 3, **size)
-        else:
-            spec = FieldSpec.mfn(out_dim=dataset.channels, filters=o["depth"] or 3, **size)
+        depth = "layers" if o["arch"] == "siren" else "filters"
+        spec = fit_spec(o["arch"], dataset.channels, hidden=o["hidden"], **{depth: o["depth"]})
         try:
             inrset = start_fit(dataset, spec, {"steps": o["steps"], "lr": o["lr"], "anti_alias": o["anti_alias"],
                                                "shared_init": o["shared_init"] and not o["independent_init"]},
