@@ -11,14 +11,16 @@ from pathlib import Path
 PAPER = {("siren", "mnist"): 53.01, ("mfn", "mnist"): 42.97, ("siren", "cifar"): 36.01, ("mfn", "cifar"): 30.71}
 
 # (arch, dataset label, dataset key for the paper, [(merged JSON name, the round that ran it), ...]): the current
-# `cpu` preset's cell first (round 10: the weight-message GNN), then the previous preset's (rounds 7-9: the
-# Relational Transformer; round 9 with the SIREN fit of colour images both presets take). The full table shows every
+# `cpu` preset's cell first (round 10: the weight-message GNN; round 11: MFNs of grey images at input_scale 1.5),
+# then the previous presets' (rounds 7-9: the Relational Transformer; round 9 with the SIREN fit of colour images
+# both presets take). The full table shows every
 # cell that has run, the README's the first of each.
 PREVIOUS = "previous preset"
 CELLS = [
     ("SIREN", "MNIST-5k", "mnist", [("siren-mnist5k-preset4-independent", "round 10"),
                                     ("siren-mnist5k-preset2-independent", f"round 7, {PREVIOUS}")]),
-    ("MFN", "MNIST-5k", "mnist", [("mfn-mnist5k-preset4-independent", "round 10"),
+    ("MFN", "MNIST-5k", "mnist", [("mfn-mnist5k-preset5-independent", "round 11"),
+                                  ("mfn-mnist5k-preset4-independent", "round 10, input_scale 3.03"),
                                   ("mfn-mnist5k-preset2-independent", f"round 8, {PREVIOUS}")]),
     ("SIREN", "CIFAR-10-5k", "cifar", [("siren-cifar10-preset4-independent", "round 10"),
                                        ("siren-cifar10-preset3-independent", f"round 9, {PREVIOUS}")]),
@@ -29,7 +31,7 @@ CELLS = [
                                      ("mfn-cifar10-preset2-independent", f"round 8, {PREVIOUS}")]),
     ("SIREN", "Fashion-MNIST-5k", "fashion", [("siren-fashion5k-preset4-independent", "round 10"),
                                               ("siren-fashion5k-preset2-independent", f"round 7, {PREVIOUS}")]),
-    ("MFN", "Fashion-MNIST-5k", "fashion", [("mfn-fashion5k-preset4-independent", "round 10"),
+    ("MFN", "Fashion-MNIST-5k", "fashion", [("mfn-fashion5k-preset5-independent", "round 11"),
                                             ("mfn-fashion5k-preset2-independent", f"round 7, {PREVIOUS}")]),
 ]
 EXTENSION = [
@@ -91,6 +93,8 @@ def readme_table(results: Path) -> None:
                   for _, r in cells]
         print(f"| {'**' + label + '**' if bold else label} | "
               + " | ".join(f"**{v}**" if bold else v for v in values) + " |")
+    psnr = [f"{r['psnr_mean']:.1f}" if r else "not run" for _, r in cells]
+    print("| INRs' mean PSNR (dB) | " + " | ".join(psnr) + " |")
 
 
 def main() -> None:
