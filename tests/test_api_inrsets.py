@@ -80,7 +80,9 @@ def test_it_gives_an_mfn_without_an_input_scale_the_services_default(tiny_digits
     body = {"dataset": tiny_digits_dataset.pk, "spec": spec, "seeds_per_image": 2, "fit_config": {"steps": 10}}
     response = client_for(staff_user).post("/api/inrsets/", body, format="json")
     assert response.status_code == 201, response.content
-    assert INRSet.objects.get(pk=response.json()["id"]).spec["input_scale"] == input_scale
+    created = INRSet.objects.get(pk=response.json()["id"])
+    assert created.spec["input_scale"] == input_scale
+    assert created.fit_config["anti_alias"] is True  # left out: on for an MFN, as the preset fits them
 
 
 @pytest.mark.parametrize("change, field", [

@@ -113,3 +113,12 @@ def test_it_refuses_bad_fit_settings(tiny_digits_dataset):
     with pytest.raises(ValueError, match="seeds_per_image"):
         start_fit(tiny_digits_dataset, TINY_SPEC, TINY_FIT, seeds_per_image=0)
     assert INRSet.objects.count() == 0 and Run.objects.count() == 0
+
+
+def test_it_clamps_an_mfns_band_limit_unless_told_not_to_and_never_a_sirens():
+    from cinr_web.inrsets.services import normalise_fit_config
+
+    mfn = FieldSpec.mfn(hidden=8)
+    assert normalise_fit_config(mfn, {})["anti_alias"] is True  # the preset fits MFNs with it on
+    assert normalise_fit_config(mfn, {"anti_alias": False})["anti_alias"] is False
+    assert normalise_fit_config(TINY_SPEC, {})["anti_alias"] is False

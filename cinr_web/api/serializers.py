@@ -115,7 +115,9 @@ class SpecField(BoundedJSONField):
 class FitConfigSerializer(serializers.Serializer):
     steps = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=100000)
     lr = serializers.FloatField(required=False, allow_null=True, min_value=1e-7, max_value=1.0)
-    anti_alias = serializers.BooleanField(required=False, default=FIT_DEFAULTS["anti_alias"])
+    anti_alias = serializers.BooleanField(required=False, allow_null=True, default=None,
+                                          help_text="MFN only: band limit clamped to Nyquist; left out: on for an "
+                                                    "MFN (the preset's), off for a SIREN")
     shared_init = serializers.BooleanField(required=False, default=FIT_DEFAULTS["shared_init"],
                                            help_text=SHARED_INIT_HELP)
 

@@ -42,7 +42,9 @@ def normalise_fit_config(spec: FieldSpec, fit_config: dict | None) -> dict:
         raise ValueError(f"steps must lie in [1, {MAX_FIT_STEPS}], got {steps}")
     if not (math.isfinite(lr) and 0 < lr <= 1):
         raise ValueError(f"lr must lie in (0, 1], got {lr}")
-    anti_alias = bool(fit_config.get("anti_alias", False))
+    # left out (None): on for an MFN, as the preset fits them (band limit clamped to Nyquist), off for a SIREN
+    anti_alias = fit_config.get("anti_alias")
+    anti_alias = spec.arch == "mfn" if anti_alias is None else bool(anti_alias)
     if anti_alias and spec.arch != "mfn":
         raise ValueError("anti_alias applies to MFNs only")
     shared_init = bool(fit_config.get("shared_init", FIT_DEFAULTS["shared_init"]))

@@ -25,7 +25,7 @@ FIT = {
     "depth": 3,  # SIREN: linear layers (2-32-32-out); MFN: filters
     # SimCLR pairs two seeds of one image; the preset's 4 for SIREN give 6 pairings per image (it fits MFNs from 2)
     "seeds_per_image": CPU_PRESET.seeds_for("siren"),
-    "anti_alias": False,
+    "anti_alias": False,  # the admin form's checkbox (it starts on SIREN); a fit that leaves it out: on for an MFN
     "shared_init": False,
 }
 SHARED_INIT_LABEL = "Same initialisation for every image (not the paper's setting)"

@@ -1,3 +1,5 @@
+import argparse
+
 from django.core.management.base import BaseCommand, CommandError
 
 from cinr_web.datasets.models import ImageDataset
@@ -17,7 +19,8 @@ class Command(BaseCommand):
         parser.add_argument("--seeds", type=int, default=2, help="INRs per image (SimCLR needs >= 2)")
         parser.add_argument("--steps", type=int)
         parser.add_argument("--lr", type=float)
-        parser.add_argument("--anti-alias", action="store_true", help="MFN: clamp the band limit to Nyquist")
+        parser.add_argument("--anti-alias", action=argparse.BooleanOptionalAction, default=None,
+                            help="MFN: clamp the band limit to Nyquist (default: on for an MFN, as the preset fits)")
         parser.add_argument("--shared-init", action="store_true",
                             help="seed s starts from the same weights for every image (not the paper's setting)")
         parser.add_argument("--independent-init", action="store_true",
