@@ -79,7 +79,7 @@ def main() -> None:
     parser.add_argument("--extra-seeds", type=int, default=0, help="more INRs per image, from further seeds")
     parser.add_argument("--fit-lr", type=float, default=None, help="the fit learning rate (default: the preset's)")
     parser.add_argument("--input-scale", type=float, default=None,
-                        help="MFN: the filters' initial frequency scale, radians per pixel (default: the paper's)")
+                        help="MFN: the filters' initial frequency scale, radians per pixel (default: the preset's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--encoder", action="append", default=[], metavar="KEY=VALUE",
                         help="EncoderConfig fields over the preset's")

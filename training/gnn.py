@@ -75,7 +75,6 @@ class MessageLayer(nn.Module):
         """hs: per graph layer [B, n_l, d]; ws: per weight tensor [B, n_out, n_in, Fe] standardised."""
         a = [self.norm0(h) for h in hs]
         messages: list[torch.Tensor | None] = [None] * len(hs)
-
         forward: list[list[torch.Tensor]] = [[] for _ in hs]  # forward messages per receiving layer
 
         def receive(layer: int, m: torch.Tensor) -> None:
