@@ -90,7 +90,7 @@ def train_encoder(run: Run, reporter: Reporter) -> dict:
     last = result.history[-1] if result.history else {}
     return json_safe({**{k: v for k, v in last.items() if k != "step"}, **(result.metrics or {}),
                       "steps": int(result.steps), "seconds": float(result.seconds),
-                      "reporting_seconds": round(reporter.seconds, 3),
+                      "reporting_seconds": float(reporter.seconds),  # unrounded: a short run's is under a millisecond
                       "feature_dim": int(result.encoder.feature_dim)})
 
 
