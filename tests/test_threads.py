@@ -92,3 +92,9 @@ def test_it_applies_the_policy_even_after_torch_was_loaded(clean_env):
         assert threads.apply_thread_policy() == 2 and torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_it_describes_the_process_count_a_caller_passed():
+    code = ("from training.threads import apply_thread_policy, describe; apply_thread_policy(3); "
+            "print(describe())")
+    assert "processes 3," in _fresh_process(code)

@@ -75,10 +75,16 @@ def policy_threads(processes: int | None = None) -> int:
     return max(1, usable_cores() // max(1, processes))
 
 
+_processes: int | None = None  # the processes a caller passed to prepare_environment, if any
+
+
 def prepare_environment(processes: int | None = None) -> int:
     """Sets the OpenMP and BLAS pool sizes and the passive wait policy for this process (where the environment does
     not already set them) and returns the thread count. Call before torch or numpy is imported."""
+    global _processes
     threads = policy_threads(processes)
+    if processes is not None:  # what describe() reports: the count the rule used, not only the environment's
+        _processes = int(processes)
     for name in _POOL_VARIABLES:
         os.environ.setdefault(name, str(threads))
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -99,6 +105,6 @@ def describe() -> str:
     import torch
 
     return (f"torch threads {torch.get_num_threads()} (usable cores {usable_cores()}, "
-            f"{PROCESSES_ENV}={os.environ.get(PROCESSES_ENV, '1') or '1'}, "
+            f"processes {_processes or os.environ.get(PROCESSES_ENV, '') or 1}, "
             f"{THREADS_ENV}={os.environ.get(THREADS_ENV, '') or 'unset'}, "
             f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')})")
