@@ -344,7 +344,8 @@ def main(argv: list[str] | None = None) -> int:
               f"by the median step, {mean['cli-default'] / mean['cli-policy']:.2f}x by the mean step")
     if "cli-default" in median and "web-policy" in median:
         print(f"web run under the policy vs pretrain with torch's default: "
-              f"{median['cli-default'] / median['web-policy']:.2f}x faster")
+              f"{median['cli-default'] / median['web-policy']:.2f}x faster by the median step, "
+              f"{mean['cli-default'] / mean['web-policy']:.2f}x by the mean step")
     if "cli-policy" in median and "web-policy" in median:
         # Each round's two runs are neighbours in time, so their ratio sees the same load; the spread over rounds
         # says how far one round's ratio can be trusted.

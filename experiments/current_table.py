@@ -13,8 +13,7 @@ PAPER = {("siren", "mnist"): 53.01, ("mfn", "mnist"): 42.97, ("siren", "cifar"):
 # (arch, dataset label, dataset key for the paper, [(merged JSON name, the round that ran it), ...]): the current
 # `cpu` preset's cell first (round 10: the weight-message GNN; round 11: MFNs of grey images at input_scale 1.5),
 # then the previous presets' (rounds 7-9: the Relational Transformer; round 9 with the SIREN fit of colour images
-# both presets take). The full table shows every
-# cell that has run, the README's the first of each.
+# both presets take). The full table shows every cell that has run, the README's the first of each.
 PREVIOUS = "previous preset"
 CELLS = [
     ("SIREN", "MNIST-5k", "mnist", [("siren-mnist5k-preset4-independent", "round 10"),

@@ -50,6 +50,13 @@ ADAM_EPS = 1e-8
 _IMAGE_STRIDE = 1_000_003
 
 
+def independent_init_seed(image_index: int, seed: int) -> int:
+    """The generator seed `fit` draws INR (global image `image_index`, seed id `seed`) from with independent
+    initialisation: `inr.init(spec, 1, seeds=[independent_init_seed(i, s)], grid_size=...)` gives its starting
+    weights."""
+    return (int(image_index) + 1) * _IMAGE_STRIDE + int(seed)
+
+
 class FitCancelled(RuntimeError):
     """Raised by `fit` when its callback returned False."""
 
@@ -185,7 +192,7 @@ def _fit_chunks(spec: FieldSpec, images: torch.Tensor, seed_ids: list[int], step
         if shared_init:
             inr_seeds = [sd for _ in range(lo, hi) for sd in seed_ids]
         else:
-            inr_seeds = [(first + i + 1) * _IMAGE_STRIDE + sd for i in range(hi - lo) for sd in seed_ids]
+            inr_seeds = [independent_init_seed(first + i, sd) for i in range(hi - lo) for sd in seed_ids]
 
         def report(step: int, loss: torch.Tensor, c: int = c, lo: int = lo) -> None:
             if callback is None:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-import json
-
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -107,9 +104,12 @@ class SpecField(BoundedJSONField):
         if not isinstance(data, dict):
             raise serializers.ValidationError("expected an object such as {\"arch\": \"siren\"}")
         try:
-            return spec_from_dict(data, spec_limits()).to_dict()
+            spec = spec_from_dict(data, spec_limits()).to_dict()
         except inr.InvalidWeights as err:
             raise serializers.ValidationError(f"not a valid architecture: {err}") from None
+        if spec["arch"] == "mfn" and "input_scale" not in data:
+            spec["input_scale"] = None  # left out: the service's for the dataset's images (INRSetCreateSerializer)
+        return spec
 
 
 class FitConfigSerializer(serializers.Serializer):
@@ -162,26 +162,16 @@ class INRSetCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 
     def validate(self, attrs: dict) -> dict:
-        spec = inr.FieldSpec.from_dict(attrs["spec"])
         dataset = attrs["dataset"]
+        if attrs["spec"].get("input_scale", 0) is None:
+            # an MFN that names no input_scale: the service's for the dataset's images, as the admin's form and the
+            # fit command give it
+            attrs["spec"] = {**attrs["spec"], "input_scale": fit_spec("mfn", dataset.channels).input_scale}
+        spec = inr.FieldSpec.from_dict(attrs["spec"])
         if spec.out_dim != dataset.channels:
             raise serializers.ValidationError(
                 {"spec": f"out_dim {spec.out_dim} does not match the dataset's {dataset.channels} channel(s)"})
-        if spec.arch == "mfn" and "input_scale" not in self._given_spec():
-            # left out: the service's MFN for the dataset's images, as the admin's form and the fit command give it
-            scale = fit_spec("mfn", dataset.channels).input_scale
-            attrs["spec"] = dataclasses.replace(spec, input_scale=scale).to_dict()
         return attrs
-
-    def _given_spec(self) -> dict:
-        """The spec as the request gave it (an object, or JSON text in a form post), before defaults filled it."""
-        given = self.initial_data.get("spec") if hasattr(self.initial_data, "get") else None
-        if isinstance(given, str):
-            try:
-                given = json.loads(given)
-            except ValueError:
-                given = None
-        return given if isinstance(given, dict) else {}
 
 
 class INRSummarySerializer(serializers.Serializer):
